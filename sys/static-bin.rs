@@ -1,0 +1,32 @@
+//! Build script shared by husk's three binaries: link them fully static with
+//! no C runtime. Passed with `rustc-link-arg-bins` so that build scripts and
+//! test binaries are not linked this way (MACHINE.md: RUSTFLAGS would reach
+//! build scripts too and crash them).
+//!
+//! For the launcher it also stages the husk-init image that husk embeds and
+//! executes from a sealed memfd: `$HUSK_INIT_IMAGE` (the Makefile sets it),
+//! else the workspace's release build, else an empty image, in which case
+//! `husk run` asks for `--init PATH`.
+use std::path::PathBuf;
+
+fn main() {
+    for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--gc-sections", "-Wl,--build-id=none"] {
+        println!("cargo:rustc-link-arg-bins={arg}");
+    }
+    println!("cargo:rerun-if-changed=../sys/static-bin.rs");
+    if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("husk") {
+        stage_init_image();
+    }
+}
+
+fn stage_init_image() {
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("husk-init.img");
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let src = std::env::var("HUSK_INIT_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| manifest.join("../target/release/husk-init"));
+    println!("cargo:rerun-if-env-changed=HUSK_INIT_IMAGE");
+    println!("cargo:rerun-if-changed={}", src.display());
+    let image = std::fs::read(&src).unwrap_or_default();
+    std::fs::write(&out, image).unwrap();
+}
