@@ -28,6 +28,7 @@ impl<'a> Argv<'a> {
     /// # Contract
     /// `ptrs` ends with a NULL and every other entry points at a
     /// NUL-terminated string that lives for `'a`. Only sys constructs these.
+    #[cfg_attr(not(any(feature = "rt", feature = "alloc")), allow(dead_code))]
     pub(crate) fn from_ptrs(ptrs: &'a [*const c_char]) -> Argv<'a> {
         debug_assert!(ptrs.last().is_some_and(|p| p.is_null()));
         Argv { ptrs, _life: PhantomData }
@@ -134,7 +135,10 @@ pub fn execveat(dir: Fd, path: &CStr, argv: Argv, envp: Argv, flags: i32) -> Err
 pub fn exit(code: i32) -> ! {
     // SAFETY: exit_group takes no pointers and does not return.
     let _ = unsafe { sc!(exit_group, code) };
-    loop {}
+    // exit_group does not return; the loop only satisfies the `!` type.
+    loop {
+        core::hint::spin_loop();
+    }
 }
 
 /// `pid_t getpid(void)`
