@@ -70,7 +70,10 @@ impl Error {
     }
 
     pub fn is_truncated(&self) -> bool {
-        matches!(self, Error::Truncated | Error::Inflate(inflate::Error::Truncated))
+        matches!(
+            self,
+            Error::Truncated | Error::Inflate(inflate::Error::Truncated)
+        )
     }
 }
 
@@ -191,7 +194,9 @@ impl GzDecoder {
                     Some(_) => return Err(Error::TrailingGarbage),
                 }
             }
-            let Some(b) = self.next_byte(input, &mut ip) else { break };
+            let Some(b) = self.next_byte(input, &mut ip) else {
+                break;
+            };
             self.header_byte(b)?;
         }
         Ok((ip, op))
@@ -312,7 +317,14 @@ pub struct GzReader<S> {
 
 impl<S: Source> GzReader<S> {
     pub fn new(inner: S) -> Self {
-        GzReader { inner, dec: GzDecoder::new(), buf: vec![0; 32768], start: 0, end: 0, eof: false }
+        GzReader {
+            inner,
+            dec: GzDecoder::new(),
+            buf: vec![0; 32768],
+            start: 0,
+            end: 0,
+            eof: false,
+        }
     }
 
     /// The underlying source (e.g. to read its digest once done).
@@ -371,14 +383,22 @@ mod tests {
     use crate::stream::read_full;
     use std::process::Command;
 
+    /// A fixture path of its own (tests run in parallel).
     fn tmp(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("husk-gzip-{}-{name}", std::process::id()))
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        std::env::temp_dir().join(format!("husk-gzip-{}-{n}-{name}", std::process::id()))
     }
 
     fn gzip(data: &[u8], args: &[&str]) -> Vec<u8> {
         let p = tmp(&args.join(""));
         std::fs::write(&p, data).unwrap();
-        let out = Command::new("gzip").args(args).arg("-c").arg(&p).output().unwrap();
+        let out = Command::new("gzip")
+            .args(args)
+            .arg("-c")
+            .arg(&p)
+            .output()
+            .unwrap();
         std::fs::remove_file(&p).unwrap();
         assert!(out.status.success());
         out.stdout
@@ -428,7 +448,10 @@ mod tests {
         assert!(!is_gzip(&[0x1f]));
         assert!(is_zstd(&[0x28, 0xb5, 0x2f, 0xfd, 0]));
         assert!(!is_zstd(b"ustar"));
-        let z = Command::new("sh").args(["-c", "echo hi | zstd -c"]).output().unwrap();
+        let z = Command::new("sh")
+            .args(["-c", "echo hi | zstd -c"])
+            .output()
+            .unwrap();
         if z.status.success() {
             assert!(is_zstd(&z.stdout));
             assert_eq!(gunzip_all(&z.stdout), Err(Error::BadMagic));
@@ -441,7 +464,7 @@ mod tests {
         // With FNAME (gzip stores the file name by default).
         let named = gzip(&data, &["-9"]);
         assert_ne!(named[3] & FNAME, 0);
-        assert_eq!(gunzip_all(&named).unwrap(), data);
+        assert!(gunzip_all(&named).unwrap() == data);
         // Two members concatenated decode to both payloads, like gzip -dc.
         let mut two = gzip(&data[..1000], &["-1", "-n"]);
         two.extend_from_slice(&gzip(&data[1000..], &["-6", "-n"]));
@@ -449,8 +472,8 @@ mod tests {
         std::fs::write(&p, &two).unwrap();
         let dc = Command::new("gzip").arg("-dc").arg(&p).output().unwrap();
         std::fs::remove_file(&p).unwrap();
-        assert_eq!(dc.stdout, data);
-        assert_eq!(read_all(GzReader::new(Dribble(&two, 7))).unwrap(), data);
+        assert!(dc.stdout == data);
+        assert!(read_all(GzReader::new(Dribble(&two, 7))).unwrap() == data);
         let mut d = GzDecoder::new();
         let mut out = vec![0u8; 200_000];
         let (used, made) = d.decompress(&two, &mut out).unwrap();
@@ -461,7 +484,18 @@ mod tests {
     fn all_header_fields() {
         // Built by hand: FTEXT|FHCRC|FEXTRA|FNAME|FCOMMENT, then a stored
         // deflate block "hi".
-        let mut h = vec![0x1f, 0x8b, 8, 1 | FHCRC | FEXTRA | FNAME | FCOMMENT, 1, 2, 3, 4, 0, 3];
+        let mut h = vec![
+            0x1f,
+            0x8b,
+            8,
+            1 | FHCRC | FEXTRA | FNAME | FCOMMENT,
+            1,
+            2,
+            3,
+            4,
+            0,
+            3,
+        ];
         h.extend_from_slice(&[4, 0, b'A', b'B', 2, 0]);
         h.extend_from_slice(b"name\0comment\0");
         let hcrc = crate::crc32::crc32(&h) as u16;
@@ -488,7 +522,10 @@ mod tests {
             let e = gunzip_all(&gz[..cut]).unwrap_err();
             assert!(e.is_truncated(), "cut at {cut}: {e:?}");
             let e = read_all(GzReader::new(&gz[..cut])).unwrap_err();
-            assert!(matches!(e, StreamError::Gzip(g) if g.is_truncated()), "{e:?}");
+            assert!(
+                matches!(e, StreamError::Gzip(g) if g.is_truncated()),
+                "{e:?}"
+            );
         }
         // Corrupt trailer CRC and size.
         let mut bad = gz.clone();

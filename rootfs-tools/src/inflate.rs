@@ -52,7 +52,9 @@ const DIST_EXTRA: [u8; 30] = [
     13,
 ];
 /// Order in which code length code lengths are sent (RFC 1951 3.2.7).
-const CL_ORDER: [u8; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+const CL_ORDER: [u8; 19] = [
+    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
+];
 
 /// Why a stream could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +112,11 @@ struct Huffman {
 
 impl Huffman {
     const fn new() -> Self {
-        Huffman { fast: [0; 1 << FAST_BITS], count: [0; 16], symbol: [0; 288] }
+        Huffman {
+            fast: [0; 1 << FAST_BITS],
+            count: [0; 16],
+            symbol: [0; 288],
+        }
     }
 
     /// Builds the code for these lengths (0 = unused symbol). Returns the
@@ -322,7 +328,11 @@ impl Inflater {
             }
             stalled = self.step(input, &mut ip)?;
         }
-        Ok(Progress { consumed: ip, produced: op, done: self.is_done() })
+        Ok(Progress {
+            consumed: ip,
+            produced: op,
+            done: self.is_done(),
+        })
     }
 
     /// Tops up the bit buffer a byte at a time (block headers, stored
@@ -699,13 +709,16 @@ mod tests {
     /// Raw deflate data of `data` compressed by gzip at `level` (with -n the
     /// header is exactly 10 bytes; the trailer is 8).
     fn gzip_raw(data: &[u8], level: &str) -> Vec<u8> {
-        let path = std::env::temp_dir().join(format!(
-            "husk-inflate-{}-{}",
-            std::process::id(),
-            level.trim_start_matches('-')
-        ));
+        // Tests run in parallel: every fixture gets its own name.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("husk-inflate-{}-{n}", std::process::id()));
         std::fs::write(&path, data).unwrap();
-        let out = Command::new("gzip").args(["-n", "-c", level]).arg(&path).output().unwrap();
+        let out = Command::new("gzip")
+            .args(["-n", "-c", level])
+            .arg(&path)
+            .output()
+            .unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(out.status.success());
         out.stdout[10..out.stdout.len() - 8].to_vec()
@@ -725,7 +738,15 @@ mod tests {
 
     /// Text-like data with plenty of long and short matches.
     fn text(n: usize) -> Vec<u8> {
-        let words = ["husk ", "layer ", "overlay ", "cgroup ", "namespace\n", "a", "pivot_root "];
+        let words = [
+            "husk ",
+            "layer ",
+            "overlay ",
+            "cgroup ",
+            "namespace\n",
+            "a",
+            "pivot_root ",
+        ];
         let r = pseudo_random(n, 7);
         let mut out = Vec::new();
         let mut i = 0;
@@ -778,15 +799,27 @@ mod tests {
         // Block type 3.
         assert_eq!(inflate_all(&[0x07, 0, 0]), Err(Error::BadBlockType));
         // Stored LEN/NLEN mismatch.
-        assert_eq!(inflate_all(&[0x01, 0x03, 0x00, 0xfc, 0xfe, 1, 2, 3]), Err(Error::StoredLength));
+        assert_eq!(
+            inflate_all(&[0x01, 0x03, 0x00, 0xfc, 0xfe, 1, 2, 3]),
+            Err(Error::StoredLength)
+        );
         // Fixed block whose first symbol is a match of distance 1 with no
         // output yet: length code 257 (0000001), distance code 0 (00000).
-        assert_eq!(inflate_all(&[0x03, 0x02, 0x00, 0x00]), Err(Error::DistanceTooFar));
+        assert_eq!(
+            inflate_all(&[0x03, 0x02, 0x00, 0x00]),
+            Err(Error::DistanceTooFar)
+        );
         // Truncated: a stored block promising 3 bytes, giving 2.
-        assert_eq!(inflate_all(&[0x01, 0x03, 0x00, 0xfc, 0xff, b'a', b'b']), Err(Error::Truncated));
+        assert_eq!(
+            inflate_all(&[0x01, 0x03, 0x00, 0xfc, 0xff, b'a', b'b']),
+            Err(Error::Truncated)
+        );
         let raw = gzip_raw(&text(100_000), "-6");
         assert_eq!(inflate_all(&raw[..raw.len() / 2]), Err(Error::Truncated));
-        assert_eq!(inflate_chunked(&raw[..raw.len() - 1], 100, 77), Err(Error::Truncated));
+        assert_eq!(
+            inflate_chunked(&raw[..raw.len() - 1], 100, 77),
+            Err(Error::Truncated)
+        );
         // Flipping bits in a dynamic block must never pass silently with
         // the original output (it may decode to other bytes, or fail).
         let good = inflate_all(&raw).unwrap();
@@ -822,7 +855,10 @@ mod tests {
                 let raw = gzip_raw(data, level);
                 assert_eq!(&inflate_all(&raw).unwrap(), data, "{name} {level}");
                 // Streaming with awkward chunk sizes must give the same bytes.
-                assert_eq!(&inflate_chunked(&raw, 1 + data.len() % 997, 4093).unwrap(), data);
+                assert_eq!(
+                    &inflate_chunked(&raw, 1 + data.len() % 997, 4093).unwrap(),
+                    data
+                );
             }
         }
         // Byte-at-a-time input and output, on something small.
@@ -832,13 +868,32 @@ mod tests {
     }
 
     #[test]
+    fn random_input_never_panics() {
+        // Random bytes, and valid streams with random bytes overwritten:
+        // each must end in Ok or an error, whatever the chunking.
+        let raw = gzip_raw(&text(30_000), "-9");
+        for seed in 1..400u32 {
+            let junk = pseudo_random(50 + (seed as usize * 37) % 3000, seed);
+            let _ = inflate_all(&junk);
+            let mut bad = raw.clone();
+            for k in 0..3 {
+                let at = (junk[k] as usize * 131 + junk[k + 3] as usize) % bad.len();
+                bad[at] = junk[k + 6];
+            }
+            let whole = inflate_all(&bad);
+            let chunked = inflate_chunked(&bad, 1 + seed as usize % 50, 1 + seed as usize % 700);
+            assert_eq!(whole, chunked, "seed {seed}");
+        }
+    }
+
+    #[test]
     fn stored_blocks_from_gzip() {
         // gzip falls back to stored blocks for incompressible data; random
         // data larger than one 64 KiB stored block exercises that path.
         let data = pseudo_random(400_000, 3);
         let raw = gzip_raw(&data, "-1");
         assert!(raw.len() > data.len(), "expected stored blocks");
-        assert_eq!(inflate_chunked(&raw, 10_000, 3_000).unwrap(), data);
-        assert_eq!(inflate_chunked(&raw, 3, 100_000).unwrap(), data);
+        assert!(inflate_chunked(&raw, 10_000, 3_000).unwrap() == data);
+        assert!(inflate_chunked(&raw, 3, 100_000).unwrap() == data);
     }
 }

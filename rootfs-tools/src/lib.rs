@@ -3,3 +3,14 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 extern crate alloc;
+
+pub mod cpio;
+pub mod crc32;
+pub mod elf;
+pub mod gzip;
+pub mod inflate;
+pub mod json;
+pub mod ldcache;
+pub mod sha256;
+pub mod stream;
+pub mod tar;

@@ -39,7 +39,12 @@ impl Default for Sha256 {
 
 impl Sha256 {
     pub const fn new() -> Self {
-        Sha256 { h: H0, block: [0; 64], used: 0, total: 0 }
+        Sha256 {
+            h: H0,
+            block: [0; 64],
+            used: 0,
+            total: 0,
+        }
     }
 
     /// Digest of one buffer.
@@ -78,7 +83,11 @@ impl Sha256 {
         let mut pad = [0u8; 72];
         pad[0] = 0x80;
         // Pad to 56 mod 64, then the 64-bit big-endian bit count.
-        let padlen = if self.used < 56 { 56 - self.used } else { 120 - self.used };
+        let padlen = if self.used < 56 {
+            56 - self.used
+        } else {
+            120 - self.used
+        };
         pad[padlen..padlen + 8].copy_from_slice(&bits.to_be_bytes());
         let total = self.total;
         self.update(&pad[..padlen + 8]);
@@ -99,13 +108,20 @@ fn compress(h: &mut [u32; 8], block: &[u8]) {
     for i in 16..64 {
         let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
         let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+        w[i] = w[i - 16]
+            .wrapping_add(s0)
+            .wrapping_add(w[i - 7])
+            .wrapping_add(s1);
     }
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = *h;
     for i in 0..64 {
         let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
         let ch = (e & f) ^ (!e & g);
-        let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+        let t1 = hh
+            .wrapping_add(s1)
+            .wrapping_add(ch)
+            .wrapping_add(K[i])
+            .wrapping_add(w[i]);
         let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
         let maj = (a & b) ^ (a & c) ^ (b & c);
         let t2 = s0.wrapping_add(maj);
@@ -165,7 +181,11 @@ pub struct HashingSource<S> {
 
 impl<S: Source> HashingSource<S> {
     pub fn new(inner: S) -> Self {
-        HashingSource { inner, hasher: Sha256::new(), count: 0 }
+        HashingSource {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 }
 
@@ -189,8 +209,14 @@ mod tests {
 
     #[test]
     fn known_vectors() {
-        assert_eq!(hex_of(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(hex_of(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hex_of(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex_of(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(
             hex_of(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
@@ -219,7 +245,9 @@ mod tests {
         }
         let dir = std::env::temp_dir().join(format!("husk-sha-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for len in [0usize, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 300_001] {
+        for len in [
+            0usize, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 300_001,
+        ] {
             let data = &big[..len];
             let path = dir.join(format!("f{len}"));
             std::fs::write(&path, data).unwrap();
@@ -230,7 +258,10 @@ mod tests {
             for chunk in data.chunks(7 + len % 13) {
                 s.update(chunk);
             }
-            assert_eq!(String::from_utf8(hex(&s.finish()).to_vec()).unwrap(), expect);
+            assert_eq!(
+                String::from_utf8(hex(&s.finish()).to_vec()).unwrap(),
+                expect
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
