@@ -23,10 +23,11 @@ BENCH_PKGS := tini dumb-init catatonit bubblewrap crun runc hyperfine
 all: build
 
 build:
-	$(CARGO) build --release --locked -p husk-init
-	HUSK_INIT_IMAGE=$(CURDIR)/target/release/husk-init $(CARGO) build --release --locked
+	$(CARGO) build --profile release-init --locked -p husk-init
+	HUSK_INIT_IMAGE=$(CURDIR)/target/release-init/husk-init $(CARGO) build --release --locked -p husk -p husk-rootfs
 	@mkdir -p $(BIN)
-	@for b in $(BINS); do cp target/release/$$b $(BIN)/$$b; done
+	@cp target/release-init/husk-init $(BIN)/husk-init
+	@cp target/release/husk target/release/husk-rootfs $(BIN)/
 	@echo "built: $(addprefix $(BIN)/,$(BINS))"
 
 # Install only what is missing, so a prepared machine does not touch apt.

@@ -24,7 +24,7 @@ fn stage_init_image() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let src = std::env::var("HUSK_INIT_IMAGE")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| manifest.join("../target/release/husk-init"));
+        .unwrap_or_else(|_| manifest.join("../target/release-init/husk-init"));
     println!("cargo:rerun-if-env-changed=HUSK_INIT_IMAGE");
     println!("cargo:rerun-if-changed={}", src.display());
     let image = std::fs::read(&src).unwrap_or_default();

@@ -2,3 +2,5 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 extern crate alloc;
+pub mod cgroup;
+pub mod check;

@@ -398,6 +398,35 @@ pub fn reboot(cmd: i32) -> Errno {
 }
 pub use libc::{LINUX_REBOOT_CMD_HALT, LINUX_REBOOT_CMD_POWER_OFF, LINUX_REBOOT_CMD_RESTART};
 
+/// Probe clone3 without creating a process: `clone3(&args, size)` with
+/// arguments the kernel must refuse, returning its errno.
+/// - `into_cgroup == false`: a size below `CLONE_ARGS_SIZE_VER0` (64). EINVAL
+///   means clone3 exists (5.3+); ENOSYS means it does not, or a seccomp
+///   filter hides it (as container runtimes do to make glibc fall back).
+/// - `into_cgroup == true`: CLONE_INTO_CGROUP with fd INT_MAX, which no
+///   process can have open (`fs.nr_open` is capped below it). EBADF means the
+///   flag is understood (5.7+); EINVAL means the kernel does not know it.
+pub fn clone3_probe(into_cgroup: bool) -> Errno {
+    let args = CloneArgs {
+        flags: if into_cgroup { CLONE_INTO_CGROUP } else { 0 },
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: i32::MAX as u64,
+        ..Default::default()
+    };
+    let size = if into_cgroup { core::mem::size_of::<CloneArgs>() } else { 8 };
+    // SAFETY: args is valid for `size` bytes. Should the kernel accept the
+    // call after all, it has fork semantics (no CLONE_VM, no stack): the
+    // child exits at once and the parent reaps it below.
+    match unsafe { sc!(clone3, &args as *const CloneArgs, size) } {
+        Err(e) => e,
+        Ok(0) => exit(0),
+        Ok(pid) => {
+            let _ = wait4(pid as i32, 0);
+            Errno(0)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
