@@ -122,3 +122,19 @@ pub fn flock(fd: Fd, op: i32) -> crate::SysResult<()> {
     unsafe { sc!(flock, fd.0, op) }.map(|_| ())
 }
 pub use libc::{LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN};
+
+/// `int ppoll(struct pollfd *fds, 1, const struct timespec *t, NULL, 0)` for
+/// one fd: the events that arrived, 0 on timeout; `None` waits forever.
+pub fn ppoll(fd: Fd, events: i16, timeout_ns: Option<u64>) -> crate::SysResult<i16> {
+    let mut p = libc::pollfd { fd: fd.0, events, revents: 0 };
+    let ts = timeout_ns.map(|ns| libc::timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 });
+    let tp = match &ts {
+        Some(t) => t as *const libc::timespec as usize,
+        None => 0,
+    };
+    // SAFETY: p is one writable pollfd, the count passed; tp is NULL or a
+    // valid timespec; the signal mask is NULL.
+    let n = unsafe { sc!(ppoll, &mut p as *mut libc::pollfd, 1usize, tp, 0usize, 0usize) }?;
+    Ok(if n == 0 { 0 } else { p.revents })
+}
+pub use libc::{POLLHUP, POLLIN};

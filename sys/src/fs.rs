@@ -446,3 +446,20 @@ mod tests {
         assert_eq!(makedev(259, 70000), 0x1111_0370);
     }
 }
+
+/// `ssize_t llistxattr(const char *path, char *list, size_t size)`: the
+/// NUL-separated attribute names of `path` itself (symlinks not followed).
+pub fn llistxattr<'a>(path: &CStr, buf: &'a mut [u8]) -> SysResult<&'a [u8]> {
+    // SAFETY: path is NUL-terminated; buf is writable for its length.
+    let n = unsafe { sc!(llistxattr, path.as_ptr(), buf.as_mut_ptr(), buf.len()) }?;
+    Ok(&buf[..n])
+}
+
+/// `ssize_t copy_file_range(int in, NULL, int out, NULL, size_t len, 0)`:
+/// copy from the current offsets, inside the kernel.
+pub fn copy_file_range(src: Fd, dst: Fd, len: usize) -> SysResult<usize> {
+    // SAFETY: NULL offsets mean "use and advance the file offsets"; no other pointers.
+    retry(|| unsafe {
+        sc!(copy_file_range, src.0, core::ptr::null_mut::<i64>(), dst.0, core::ptr::null_mut::<i64>(), len, 0u32)
+    })
+}

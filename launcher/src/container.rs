@@ -1,0 +1,296 @@
+//! The container stage: runs in the process that becomes the container's
+//! PID 1, from its birth until it executes husk-init (exec.rs).
+//!
+//! May assume: the host stage validated the whole spec and opened what had
+//! to be opened on the host (layers, bind sources, namespaces to join, the
+//! init image); every signal is blocked (`old_mask` is what to restore).
+//! Must already have happened before `Go` arrives: the process is in its
+//! cgroup, and its uid/gid maps are written. Nothing here may print: every
+//! failure goes back to the host stage as one rendered line.
+
+use crate::caps;
+use crate::exec::{self, load_init};
+use crate::host::Launch;
+use crate::mounts::{self, RootPlan};
+use crate::sync::{self, Msg};
+use husk_sys::caps::{ambient_clear_all, ambient_raise, bounding_drop, capset, last_cap, CapSets};
+use husk_sys::fd::{close_range, CLOSE_RANGE_CLOEXEC};
+use husk_sys::fs;
+use husk_sys::ns::{
+    self, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,
+};
+use husk_sys::process::{self, prctl, PR_SET_KEEPCAPS, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG};
+use husk_sys::signal::{rt_sigprocmask, SIGCHLD, SIGKILL, SIG_SETMASK};
+
+/// clone(2): the child's parent is our parent.
+const CLONE_PARENT: u64 = 0x8000;
+use husk_sys::{CBuf, Context, Errno, Error, Fd, OwnedFd};
+
+/// The container stage's entry: never returns.
+pub fn run(l: &Launch, sock: OwnedFd) -> ! {
+    let _ = process::set_name(c"husk:container");
+    let (code, err) = match setup_and_exec(l, sock.fd()) {
+        Ok(failed_exec) => failed_exec,
+        Err(e) => (125, e),
+    };
+    sync::send_error(sock.fd(), code, &err);
+    process::exit(code)
+}
+
+/// The start sequence, in the order issue 4 gives it. Returns only if the
+/// final execve failed, with that exit code and error.
+fn setup_and_exec(l: &Launch, sock: Fd) -> Result<(i32, Error), Error> {
+    die_with_the_host()?;
+    if l.joins.is_empty() {
+        wait_for_go(sock)?;
+    } else {
+        enter_namespaces(l, sock)?;
+    }
+    enter_cgroup_namespace(l)?;
+    // Device nodes and mount points get exactly the modes asked for.
+    fs::umask(0);
+    mounts::make_private()?;
+    let root = mount_root(l)?;
+    let binds = open_bind_sources(l)?;
+    mounts::apply(root.fd(), &mounts::plan(l.c, l.userns), &binds)?;
+    drop(binds);
+    mounts::pivot_into(&root)?;
+    drop(root);
+    if l.c.read_only {
+        mounts::make_root_read_only()?;
+    }
+    set_host_names(l)?;
+    bring_up_loopback(l)?;
+    apply_rlimits(l)?;
+    make_workdir(l)?;
+    let memfd = load_init(&l.init)?;
+    set_no_new_privs(l)?;
+    switch_user_and_capabilities(l)?;
+    enter_workdir(l)?;
+    close_other_fds()?;
+    fs::umask(0o022);
+    rt_sigprocmask(SIG_SETMASK, l.old_mask).ctx("restore the signal mask")?;
+    sync::send(sock, &Msg::Exec)?;
+    Ok(exec::exec(
+        memfd.as_ref(),
+        &l.command_path,
+        l.argv.argv(),
+        l.envp.argv(),
+    ))
+}
+
+/// If the host stage dies while we set up, so do we: nobody would clean up.
+fn die_with_the_host() -> Result<(), Error> {
+    prctl(PR_SET_PDEATHSIG, SIGKILL as u64, 0, 0, 0)
+        .map(|_| ())
+        .ctx("prctl PR_SET_PDEATHSIG")
+}
+
+/// Block until the host stage has placed us in the cgroup and written our
+/// id maps; end of file means it died.
+fn wait_for_go(sock: Fd) -> Result<(), Error> {
+    match sync::recv(sock)? {
+        Msg::Go => Ok(()),
+        _ => Err(Error::msg("wait for the host stage", b"", "it went away")),
+    }
+}
+
+/// The join path (`--join`): setns into the given namespaces, user first
+/// (it decides what the others allow), mnt last (it changes what paths
+/// mean); then create the new ones; then, because a pid namespace applies
+/// only to children, fork the process that becomes PID 1. It is created
+/// with CLONE_PARENT so the host stage waits for it directly.
+fn enter_namespaces(l: &Launch, sock: Fd) -> Result<(), Error> {
+    let order = [
+        CLONE_NEWUSER,
+        ns::CLONE_NEWIPC,
+        CLONE_NEWUTS,
+        CLONE_NEWNET,
+        CLONE_NEWPID,
+        CLONE_NEWCGROUP,
+        ns::CLONE_NEWNS,
+    ];
+    for kind in order {
+        for (k, fd, path) in &l.joins {
+            if *k == kind {
+                ns::setns(fd.fd(), kind).at("setns", path)?;
+            }
+        }
+    }
+    let mut new = l.c.namespaces & !CLONE_NEWCGROUP;
+    if l.userns {
+        new |= CLONE_NEWUSER;
+    }
+    ns::unshare(new).ctx("unshare")?;
+    sync::send(sock, &Msg::WantMaps)?;
+    wait_for_go(sock)?;
+    if !l.pid_fork {
+        return Ok(());
+    }
+    let pid = process::clone(CLONE_PARENT | SIGCHLD as u64).ctx("clone")?;
+    if pid != 0 {
+        sync::send(sock, &Msg::Pid(pid))?;
+        process::exit(0);
+    }
+    die_with_the_host()?;
+    wait_for_go(sock)
+}
+
+/// A cgroup namespace rooted at the container's own cgroup, so it sees
+/// itself at `/`. Done here and not at clone: only now is the process in
+/// that cgroup on every hierarchy (v1 joins by cgroup.procs). Kernels
+/// without cgroup namespaces (before 4.6) get a warning.
+fn enter_cgroup_namespace(l: &Launch) -> Result<(), Error> {
+    if l.c.namespaces & CLONE_NEWCGROUP == 0 {
+        return Ok(());
+    }
+    match ns::unshare(CLONE_NEWCGROUP) {
+        Err(Errno::EINVAL) => {
+            let mut e = Error::sys("unshare cgroup namespace", b"", Errno::EINVAL);
+            e.detail = "not supported by this kernel; the container sees host cgroup paths";
+            e.print("husk: warning");
+            Ok(())
+        }
+        r => r.ctx("unshare cgroup namespace"),
+    }
+}
+
+fn mount_root(l: &Launch) -> Result<OwnedFd, Error> {
+    mounts::mount_root(&RootPlan {
+        layers: &l.layers,
+        overlay: l.c.is_overlay(),
+        upper: l.c.upper.as_deref(),
+        state_dir: &l.state_dir,
+        userns: l.userns,
+    })
+}
+
+/// Bind sources are opened here, in our own mount namespace: a mount of
+/// the host's namespace cannot be bound into this one (EINVAL).
+fn open_bind_sources(l: &Launch) -> Result<alloc::vec::Vec<OwnedFd>, Error> {
+    let mut v = alloc::vec::Vec::with_capacity(l.c.binds.len());
+    for b in &l.c.binds {
+        v.push(crate::host::open_host(&b.src, fs::O_PATH, "bind source")?);
+    }
+    Ok(v)
+}
+
+fn set_host_names(l: &Launch) -> Result<(), Error> {
+    if l.c.namespaces & CLONE_NEWUTS == 0 {
+        return Ok(());
+    }
+    ns::sethostname(&l.hostname).at("sethostname", &l.hostname)?;
+    if let Some(d) = &l.c.domainname {
+        ns::setdomainname(d.as_bytes()).at("setdomainname", d.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// A new network namespace has only `lo`, and it is down.
+fn bring_up_loopback(l: &Launch) -> Result<(), Error> {
+    if l.c.namespaces & CLONE_NEWNET == 0 {
+        return Ok(());
+    }
+    husk_sys::net::set_link_up(b"lo").at("bring up", b"lo")
+}
+
+/// Before dropping capabilities: raising a hard limit needs CAP_SYS_RESOURCE.
+fn apply_rlimits(l: &Launch) -> Result<(), Error> {
+    for r in &l.c.rlimits {
+        process::setrlimit(r.resource, r.soft, r.hard).at("setrlimit", b"--rlimit")?;
+    }
+    Ok(())
+}
+
+/// Create the workdir while still root (docker does too); entering it waits
+/// until we are the container's user, so its permissions apply.
+fn make_workdir(l: &Launch) -> Result<(), Error> {
+    if let Some(w) = &l.c.workdir {
+        let root = fs::openat(
+            Fd::CWD,
+            c"/",
+            fs::O_PATH | fs::O_DIRECTORY | fs::O_CLOEXEC,
+            0,
+        )
+        .at("open", b"/")?;
+        husk_sys::beneath::mkdir_in_root(root.fd(), w, Some(0o755)).at("mkdir workdir", w)?;
+    }
+    Ok(())
+}
+
+fn set_no_new_privs(l: &Launch) -> Result<(), Error> {
+    if l.c.no_new_privs {
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).ctx("prctl PR_SET_NO_NEW_PRIVS")?;
+    }
+    Ok(())
+}
+
+/// Bounding set first (it needs CAP_SETPCAP, which the user may not keep),
+/// then the ids with PR_SET_KEEPCAPS so setresuid does not empty the
+/// permitted set, then the final sets. See caps.rs for which set gets what.
+fn switch_user_and_capabilities(l: &Launch) -> Result<(), Error> {
+    let last = last_cap();
+    let plan = caps::plan(l.c.caps.set, l.c.caps.added, l.id.uid, last);
+    for cap in 0..=last {
+        if plan.bounding & (1 << cap) == 0 {
+            bounding_drop(cap).ctx("drop from the bounding set")?;
+        }
+    }
+    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0).ctx("prctl PR_SET_KEEPCAPS")?;
+    // After "setgroups deny" (rootless) the kernel refuses setgroups for
+    // good; the process keeps the empty list it was born with.
+    if !l.deny_setgroups {
+        process::setgroups(&l.id.groups).ctx("setgroups")?;
+    }
+    let (uid, gid) = (l.id.uid, l.id.gid);
+    process::setresgid(gid, gid, gid).map_err(|e| unmapped("setresgid", gid, e))?;
+    process::setresuid(uid, uid, uid).map_err(|e| unmapped("setresuid", uid, e))?;
+    let sets = CapSets {
+        effective: plan.effective,
+        permitted: plan.permitted,
+        inheritable: plan.inheritable,
+    };
+    capset(sets).ctx("capset")?;
+    ambient_clear_all().ctx("clear the ambient set")?;
+    for cap in 0..=last {
+        if plan.ambient & (1 << cap) != 0 {
+            ambient_raise(cap).ctx("raise ambient capability")?;
+        }
+    }
+    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
+        .map(|_| ())
+        .ctx("prctl PR_SET_KEEPCAPS")
+}
+
+fn unmapped(op: &'static str, id: u32, e: Errno) -> Error {
+    let mut b = CBuf::<16>::new();
+    husk_sys::fmt::Sink::u(&mut b, id as u64);
+    let mut err = Error::sys(op, b.bytes(), e);
+    if e == Errno::EINVAL {
+        err.detail = "the id is not mapped in the user namespace";
+    }
+    err
+}
+
+/// chdir, then make sure the cwd is inside the root: a workdir such as
+/// /proc/self/fd/N naming a leaked host directory would leave it outside
+/// (CVE-2024-21626), and the kernel then prefixes getcwd with "(unreachable)".
+fn enter_workdir(l: &Launch) -> Result<(), Error> {
+    let w = l.c.workdir.as_deref().unwrap_or(b"/");
+    let mut p = CBuf::<4096>::from(w);
+    fs::chdir(p.cstr().at("chdir", w)?).at("chdir", w)?;
+    let mut buf = [0u8; 4096];
+    let cwd = fs::getcwd(&mut buf).at("getcwd", w)?;
+    if cwd.first() != Some(&b'/') {
+        return Err(Error::msg("workdir", w, "is outside the container's root"));
+    }
+    Ok(())
+}
+
+/// Only 0, 1 and 2 may reach the container: everything else (the sync
+/// socket, the init memfd, anything the caller leaked to us) is marked
+/// close-on-exec. The memfd still runs: execveat opens it before the
+/// close-on-exec pass.
+fn close_other_fds() -> Result<(), Error> {
+    close_range(3, u32::MAX, CLOSE_RANGE_CLOEXEC).ctx("close_range")
+}

@@ -1,0 +1,514 @@
+//! The host stage: runs in the caller's process, in the host's namespaces.
+//!
+//! May assume: the command line parsed into a [`Container`] (cli.rs).
+//! Checks everything against the filesystem before creating anything, then
+//! creates, in order, the state directory (it reserves the name), the
+//! cgroup, and the container process; writes the id maps; releases the
+//! container; and in the foreground forwards signals and returns the
+//! container's exit status. Whatever was created is removed on every path.
+
+use crate::cgroup::{self, Cgroup};
+use crate::container;
+use crate::exec::{self, InitImage};
+use crate::idmap;
+use crate::rootfs;
+use crate::spec::{Container, IdMap, Init};
+use crate::sync::{self, Msg};
+use crate::user::{self, Identity};
+use alloc::string::String;
+use alloc::vec::Vec;
+use husk_sys::fmt::Sink;
+use husk_sys::fs::{self, O_CLOEXEC, O_PATH, O_RDONLY};
+use husk_sys::ns::{CLONE_NEWCGROUP, CLONE_NEWPID, CLONE_NEWUSER};
+use husk_sys::process::{self, CStrVec, Exit};
+use husk_sys::signal::{self, SigSet, SIGCHLD, SIGKILL, SIG_BLOCK};
+use husk_sys::{rt, CBuf, Context, Errno, Error, Fd, OwnedFd};
+
+/// Everything the container stage needs, prepared on the host. The child
+/// gets its own copy with the fork.
+pub struct Launch<'a> {
+    pub c: &'a Container,
+    pub name: String,
+    pub hostname: Vec<u8>,
+    /// `<state root>/<name>`, absolute.
+    pub state_dir: Vec<u8>,
+    /// The layers as absolute paths, top first.
+    pub layers: Vec<Vec<u8>>,
+    pub id: Identity,
+    /// COMMAND as found in the rootfs (executed directly with --no-init).
+    pub command_path: Vec<u8>,
+    pub argv: CStrVec,
+    pub envp: CStrVec,
+    pub init: InitImage,
+    /// (CLONE_NEW* kind, fd, path) of each `--join`.
+    pub joins: Vec<(i32, OwnedFd, Vec<u8>)>,
+    pub userns: bool,
+    pub uid_maps: Vec<IdMap>,
+    pub gid_maps: Vec<IdMap>,
+    /// Unprivileged maps need "setgroups deny" first.
+    pub deny_setgroups: bool,
+    /// The join path must fork once more for PID 1 (a new or joined pid ns).
+    pub pid_fork: bool,
+    /// The signal mask to restore before execve.
+    pub old_mask: SigSet,
+}
+
+/// A failure to report: exit code and the rendered line.
+pub struct Fail {
+    pub code: i32,
+    pub line: Vec<u8>,
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        let mut line = Vec::new();
+        e.render("husk", &mut line);
+        Fail { code: 125, line }
+    }
+}
+
+impl Fail {
+    pub fn print(&self) {
+        let mut w = husk_sys::fmt::stderr();
+        w.b(&self.line).c(b'\n');
+    }
+}
+
+/// What was created and must go when the container is gone.
+#[derive(Default)]
+pub struct Leftovers {
+    pub child: Option<i32>,
+    pub cgroup: Option<Cgroup>,
+    pub state_dir: Option<Vec<u8>>,
+}
+
+impl Leftovers {
+    /// Kill and reap a container that is still there, then remove its
+    /// cgroup (it must be empty first) and its state directory.
+    pub fn remove(&mut self) {
+        if let Some(pid) = self.child.take() {
+            let _ = process::kill(pid, SIGKILL);
+            let _ = husk_sys::errno::retry(|| process::wait4(pid, 0));
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.remove() {
+                e.print("husk: warning");
+            }
+        }
+        if let Some(d) = self.state_dir.take() {
+            let mut p = CBuf::<4096>::from(&d);
+            if let Ok(c) = p.cstr() {
+                let _ = fs::unlinkat(Fd::CWD, c, fs::AT_REMOVEDIR);
+            }
+        }
+    }
+}
+
+/// A container that is running.
+pub struct Started {
+    pub pid: i32,
+    pub name: String,
+}
+
+/// `husk run` in the foreground: the whole host stage. Returns the exit
+/// status: the container's, or 125/126/127 after printing why.
+pub fn run(mut c: Container, builtin: &'static [u8]) -> i32 {
+    let _ = process::set_name(c"husk:host");
+    let mut left = Leftovers::default();
+    let r = start(&mut c, builtin, &mut left).and_then(|s| wait_foreground(&s, &mut left));
+    left.remove();
+    match r {
+        Ok(code) => code,
+        Err(f) => {
+            f.print();
+            f.code
+        }
+    }
+}
+
+/// Check, create, clone, release: returns once the container's init runs.
+pub fn start(
+    c: &mut Container,
+    builtin: &'static [u8],
+    left: &mut Leftovers,
+) -> Result<Started, Fail> {
+    let euid = process::geteuid();
+    if c.name.is_none() {
+        c.name = Some(generate_name());
+    }
+    let c: &Container = c;
+    let mut l = prepare(c, euid, builtin)?;
+    l.state_dir = create_state_dir(c, &l, euid)?;
+    left.state_dir = Some(l.state_dir.clone());
+    left.cgroup = create_cgroup(c, &l.name, euid)?;
+    l.old_mask = block_signals()?;
+    let (pid, sock) = spawn_container(&l, left)?;
+    wait_for_exec(pid, sock, left)?;
+    Ok(Started { pid, name: l.name })
+}
+
+/// Every check that needs the filesystem, before anything is created.
+fn prepare<'a>(c: &'a Container, euid: u32, builtin: &'static [u8]) -> Result<Launch<'a>, Fail> {
+    let name = c.name.clone().unwrap_or_default();
+    let layers = absolute_layers(&c.layers)?;
+    let layer_fds = rootfs::open_layers(&layers)?;
+    let id = find_identity(c, &layer_fds)?;
+    let hostname = c.hostname().as_bytes().to_vec();
+    let term = if process::isatty(Fd::STDIN) {
+        Some(rt::getenv(b"TERM").unwrap_or(b"xterm"))
+    } else {
+        None
+    };
+    let env = exec::environment(&hostname, &id.home, term, &c.env);
+    let workdir = c.workdir.as_deref().unwrap_or(b"/");
+    let command_path =
+        rootfs::find_command(&layer_fds, &c.command[0], exec::path_of(&env), workdir).map_err(
+            |(code, e)| Fail {
+                code,
+                ..Fail::from(e)
+            },
+        )?;
+    for dst in c
+        .binds
+        .iter()
+        .map(|b| &b.dst)
+        .chain(c.tmpfs.iter().map(|t| &t.dst))
+    {
+        if layer_fds.iter().any(|l| rootfs::escapes(l.fd(), dst)) {
+            return Err(Error::msg(
+                "mount destination",
+                dst,
+                "escapes the root through a symlink",
+            )
+            .into());
+        }
+    }
+    // Only checked here: a mount in our namespace cannot be the source of a
+    // bind in the container's (EINVAL), so the container stage opens them.
+    for b in &c.binds {
+        open_host(&b.src, O_PATH, "bind source")?;
+    }
+    let mut joins = Vec::new();
+    for j in &c.joins {
+        joins.push((
+            j.kind,
+            open_host(&j.path, O_RDONLY, "join")?,
+            j.path.clone(),
+        ));
+    }
+    let init = match &c.init {
+        Init::None => InitImage::None,
+        Init::Path(p) => InitImage::File(open_host(p, O_RDONLY, "init image")?),
+        Init::Builtin if builtin.is_empty() => {
+            return Err(Error::msg(
+                "init",
+                b"",
+                "no husk-init built into this husk: use --init PATH or --no-init",
+            )
+            .into())
+        }
+        Init::Builtin => InitImage::Builtin(builtin),
+    };
+    let argv = exec::argv(&c.command, !matches!(init, InitImage::None))?;
+    let mut envp = CStrVec::new();
+    for e in &env {
+        envp.push(e).at("env", e)?;
+    }
+    let userns = c.wants_userns(euid);
+    let (uid_maps, gid_maps) = if userns {
+        (
+            idmap::maps_or_default(&c.uid_maps, euid),
+            idmap::maps_or_default(&c.gid_maps, process::getgid()),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let pid_joined = c.joins.iter().any(|j| j.kind == CLONE_NEWPID);
+    Ok(Launch {
+        c,
+        name,
+        hostname,
+        state_dir: Vec::new(),
+        layers,
+        id,
+        command_path,
+        argv,
+        envp,
+        init,
+        joins,
+        userns,
+        uid_maps,
+        gid_maps,
+        deny_setgroups: userns && euid != 0,
+        pid_fork: c.namespaces & CLONE_NEWPID != 0 || pid_joined,
+        old_mask: SigSet::EMPTY,
+    })
+}
+
+/// Layers relative to the cwd become absolute: they end up in overlay's
+/// options and in error messages.
+fn absolute_layers(layers: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Error> {
+    let mut buf = [0u8; 4096];
+    let cwd = fs::getcwd(&mut buf).ctx("getcwd")?;
+    Ok(layers
+        .iter()
+        .map(|l| {
+            if l.first() == Some(&b'/') {
+                l.clone()
+            } else {
+                [cwd, b"/", l].concat()
+            }
+        })
+        .collect())
+}
+
+fn find_identity(c: &Container, layers: &[OwnedFd]) -> Result<Identity, Error> {
+    let passwd = rootfs::read_file(layers, b"/etc/passwd");
+    let group = rootfs::read_file(layers, b"/etc/group");
+    user::resolve(c.user.as_ref(), &passwd, &group).map_err(|detail| {
+        let mut e = Error::msg("-u", b"", detail);
+        if let Some(u) = &c.user {
+            let mut b = Vec::new();
+            match &u.user {
+                crate::spec::Id::Num(n) => b.u(*n as u64),
+                crate::spec::Id::Name(s) => b.b(s),
+            };
+            e.set_obj(&b);
+        }
+        e
+    })
+}
+
+pub fn open_host(p: &[u8], flags: i32, what: &'static str) -> Result<OwnedFd, Error> {
+    let mut c = CBuf::<4096>::from(p);
+    fs::openat(Fd::CWD, c.cstr().at(what, p)?, flags | O_CLOEXEC, 0).at(what, p)
+}
+
+/// 12 hex digits, like a short docker id.
+fn generate_name() -> String {
+    let mut r = [0u8; 6];
+    let _ = process::getrandom(&mut r);
+    let mut s = String::new();
+    for b in r {
+        for n in [b >> 4, b & 15] {
+            s.push(b"0123456789abcdef"[n as usize] as char);
+        }
+    }
+    s
+}
+
+/// The state root: `--root`, else /run/husk for root, else
+/// $XDG_RUNTIME_DIR/husk, else /tmp/husk-UID.
+fn state_root(c: &Container, euid: u32) -> Vec<u8> {
+    if let Some(r) = &c.state_root {
+        return r.clone();
+    }
+    if euid == 0 {
+        return b"/run/husk".to_vec();
+    }
+    match rt::getenv(b"XDG_RUNTIME_DIR") {
+        Some(x) if !x.is_empty() => [x, b"/husk"].concat(),
+        _ => {
+            let mut v = b"/tmp/husk-".to_vec();
+            v.u(euid as u64);
+            v
+        }
+    }
+}
+
+/// mkdir of `<root>/<name>`: atomic, so two containers never get one name.
+fn create_state_dir(c: &Container, l: &Launch, euid: u32) -> Result<Vec<u8>, Error> {
+    let root = state_root(c, euid);
+    let mut p = CBuf::<4096>::from(&root);
+    match fs::mkdirat(Fd::CWD, p.cstr().at("mkdir", &root)?, 0o711) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(Error::sys("mkdir", &root, e)),
+    }
+    // A shared /tmp: the directory must be ours, or another user could
+    // watch or swap our state.
+    let st = fs::fstatat(Fd::CWD, p.cstr().at("stat", &root)?, 0).at("stat", &root)?;
+    if st.uid != euid {
+        return Err(Error::msg("state root", &root, "is owned by another user"));
+    }
+    p.c(b'/').s(&l.name);
+    let dir = p.bytes().to_vec();
+    match fs::mkdirat(Fd::CWD, p.cstr().at("mkdir", &dir)?, 0o700) {
+        Ok(()) => Ok(dir),
+        Err(Errno::EEXIST) => Err(Error::msg("--name", l.name.as_bytes(), "already in use")),
+        Err(e) => Err(Error::sys("mkdir", &dir, e)),
+    }
+}
+
+/// Root always gets a cgroup (it is how the container is found and
+/// removed); rootless only when it asked for limits, since an unprivileged
+/// user rarely has a delegated subtree.
+fn create_cgroup(c: &Container, name: &str, euid: u32) -> Result<Option<Cgroup>, Error> {
+    if euid != 0 && c.resources == Default::default() {
+        return Ok(None);
+    }
+    let layout = cgroup::detect()?;
+    Cgroup::create(&layout, &c.cgroup_parent, name, &c.resources).map(Some)
+}
+
+/// Signals that reach us from now on are forwarded to the container's init
+/// (wait_foreground); blocking them before the clone means none is lost in
+/// between. The container stage restores the old mask before execve.
+fn block_signals() -> Result<SigSet, Error> {
+    signal::rt_sigprocmask(SIG_BLOCK, forwarded()).ctx("sigprocmask")
+}
+
+/// Every signal except the ones that report our own faults.
+fn forwarded() -> SigSet {
+    let mut s = SigSet::FULL;
+    for sig in [
+        signal::SIGSEGV,
+        signal::SIGBUS,
+        signal::SIGILL,
+        signal::SIGFPE,
+        signal::SIGTRAP,
+        signal::SIGSYS,
+    ] {
+        s = s.without(sig);
+    }
+    s
+}
+
+/// Create the container process in its namespaces (fast path), or plain
+/// (join path: it enters namespaces itself), placed in the cgroup before it
+/// runs anything: by clone3(CLONE_INTO_CGROUP) on cgroup v2, else by
+/// cgroup.procs before it is released.
+fn spawn_container(l: &Launch, left: &mut Leftovers) -> Result<(i32, OwnedFd), Fail> {
+    let (host_end, child_end) = sync::pair()?;
+    let fast = l.joins.is_empty();
+    let mut flags = 0;
+    if fast {
+        flags = (l.c.namespaces & !CLONE_NEWCGROUP) as u64;
+        if l.userns {
+            flags |= CLONE_NEWUSER as u64;
+        }
+    }
+    let cg = left.cgroup.as_ref();
+    let mut placed = false;
+    let pid = match cg.and_then(|g| g.clone_into_fd()) {
+        Some(cgfd) => match process::clone3(flags, SIGCHLD as u64, Some(cgfd)) {
+            Err(Errno::ENOSYS) => {
+                let mut e = Error::sys("clone3", b"", Errno::ENOSYS);
+                e.detail = "falling back to clone and cgroup.procs";
+                e.print("husk: warning");
+                process::clone(flags | SIGCHLD as u64).ctx("clone")?
+            }
+            r => {
+                placed = true;
+                r.ctx("clone3")?.0
+            }
+        },
+        None => process::clone(flags | SIGCHLD as u64).ctx("clone")?,
+    };
+    if pid == 0 {
+        drop(host_end);
+        container::run(l, child_end);
+    }
+    drop(child_end);
+    left.child = Some(pid);
+    let sock = host_end.fd();
+    if !fast {
+        expect(sock, |m| matches!(m, Msg::WantMaps))?;
+    }
+    if !placed {
+        if let Some(g) = cg {
+            g.add_pid(pid)?;
+        }
+    }
+    if l.userns {
+        idmap::write_maps(pid, &l.uid_maps, &l.gid_maps, l.deny_setgroups)?;
+    }
+    sync::send(sock, &Msg::Go)?;
+    let mut pid = pid;
+    if !fast && l.pid_fork {
+        let init = match sync::recv(sock)? {
+            Msg::Pid(p) => p,
+            m => return Err(unexpected(m)),
+        };
+        // The forking process is done; its child (ours, by CLONE_PARENT)
+        // is the container from here on.
+        let _ = husk_sys::errno::retry(|| process::wait4(pid, 0));
+        pid = init;
+        left.child = Some(pid);
+        sync::send(sock, &Msg::Go)?;
+    }
+    Ok((pid, host_end))
+}
+
+fn expect(sock: Fd, want: impl Fn(&Msg) -> bool) -> Result<(), Fail> {
+    let m = sync::recv(sock)?;
+    if want(&m) {
+        Ok(())
+    } else {
+        Err(unexpected(m))
+    }
+}
+
+fn unexpected(m: Msg) -> Fail {
+    match m {
+        Msg::Failed(code, line) => Fail { code, line },
+        _ => Error::msg("start container", b"", "the container stage ended early").into(),
+    }
+}
+
+/// `X` then end of file: execve succeeded (the socket was close-on-exec).
+/// End of file without `X`: the container stage died, e.g. killed by a
+/// memory limit too small to start it.
+fn wait_for_exec(pid: i32, sock: OwnedFd, left: &mut Leftovers) -> Result<(), Fail> {
+    let mut announced = false;
+    loop {
+        match sync::recv(sock.fd())? {
+            Msg::Exec => announced = true,
+            Msg::Eof if announced => return Ok(()),
+            Msg::Eof => {
+                let (_, status) = husk_sys::errno::retry(|| process::wait4(pid, 0)).ctx("wait4")?;
+                left.child = None;
+                let detail = match Exit::from_status(status) {
+                    Exit::Signal(9) => "killed before it could start (is --memory too small?)",
+                    _ => "the container stage died before it could start",
+                };
+                return Err(
+                    Error::msg("start container", left_name(left).as_slice(), detail).into(),
+                );
+            }
+            m => return Err(unexpected(m)),
+        }
+    }
+}
+
+fn left_name(left: &Leftovers) -> Vec<u8> {
+    let d = left.state_dir.as_deref().unwrap_or(b"");
+    d.rsplit(|&b| b == b'/').next().unwrap_or(b"").to_vec()
+}
+
+/// Forward every signal we get to the container's init until it exits;
+/// return its status the way a shell would (128+N for a signal).
+pub fn wait_foreground(s: &Started, left: &mut Leftovers) -> Result<i32, Fail> {
+    let sfd = signal::signalfd4(forwarded(), signal::SFD_CLOEXEC).ctx("signalfd")?;
+    loop {
+        // A SIGCHLD may have arrived before the signalfd existed: poll first.
+        loop {
+            match process::wait4(-1, process::WNOHANG) {
+                Ok((p, status)) if p == s.pid => {
+                    let e = Exit::from_status(status);
+                    if e != Exit::Other {
+                        left.child = None;
+                        return Ok(e.shell_code());
+                    }
+                }
+                Ok((p, _)) if p > 0 => continue,
+                Err(Errno::EINTR) => continue,
+                Ok(_) => break,
+                Err(e) => return Err(Error::sys("wait4", b"", e).into()),
+            }
+        }
+        let si = signal::read_signalfd(sfd.fd()).ctx("read signalfd")?;
+        if si.signo != SIGCHLD {
+            let _ = process::kill(s.pid, si.signo);
+        }
+    }
+}
