@@ -14,3 +14,12 @@ pub mod ldcache;
 pub mod sha256;
 pub mod stream;
 pub mod tar;
+
+// The commands (store, import, unpack, flatten, pack, host) and their helpers.
+pub mod tree;
+pub mod unpack;
+pub mod store;
+pub mod import;
+pub mod flatten;
+pub mod pack;
+pub mod host;
