@@ -52,6 +52,8 @@ ROOTFS is a directory, or overlay layers DIR:DIR:... (top first).
   --no-init              COMMAND is PID 1 (default: husk-init)
   --init PATH            another init image
   --root DIR             state directory (default /run/husk)
+  -d, --detach           print the name once it runs; a monitor waits for it
+  --rm                   with -d: remove its state when it ends
 ";
 
 /// What each option is; the table is also the list of option names.
@@ -90,6 +92,8 @@ enum Opt {
     Root,
     Image,
     Help,
+    Detach,
+    Rm,
 }
 
 const OPTS: &[(&str, Opt)] = &[
@@ -130,13 +134,22 @@ const OPTS: &[(&str, Opt)] = &[
     ("--image", Opt::Image),
     ("--help", Opt::Help),
     ("-h", Opt::Help),
+    ("-d", Opt::Detach),
+    ("--detach", Opt::Detach),
+    ("--rm", Opt::Rm),
 ];
 
 impl Opt {
     fn takes_value(self) -> bool {
         !matches!(
             self,
-            Opt::Userns | Opt::ReadOnly | Opt::AllowNewPrivs | Opt::NoInit | Opt::Help
+            Opt::Userns
+                | Opt::ReadOnly
+                | Opt::AllowNewPrivs
+                | Opt::NoInit
+                | Opt::Help
+                | Opt::Detach
+                | Opt::Rm
         )
     }
 }
@@ -253,6 +266,8 @@ fn apply(
             }
         }
         Opt::Userns => c.userns = true,
+        Opt::Detach => c.detach = true,
+        Opt::Rm => c.auto_remove = true,
         Opt::UidMap | Opt::GidMap => {
             let m = parse_map(v).ok_or_else(|| bad("want INSIDE:OUTSIDE:COUNT"))?;
             let maps = if opt == Opt::UidMap {

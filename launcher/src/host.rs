@@ -13,6 +13,7 @@ use crate::exec::{self, InitImage};
 use crate::idmap;
 use crate::rootfs;
 use crate::spec::{Container, IdMap, Init};
+use crate::state::{self, State, StateDir, Status};
 use crate::sync::{self, Msg};
 use crate::user::{self, Identity};
 use alloc::string::String;
@@ -79,7 +80,10 @@ impl Fail {
 pub struct Leftovers {
     pub child: Option<i32>,
     pub cgroup: Option<Cgroup>,
-    pub state_dir: Option<Vec<u8>>,
+    pub state: Option<StateDir>,
+    /// The state directory's lock, held from its creation until the state
+    /// says Running: an `rm -f` racing the start waits for it.
+    pub lock: Option<state::Lock>,
 }
 
 impl Leftovers {
@@ -95,12 +99,12 @@ impl Leftovers {
                 e.print("husk: warning");
             }
         }
-        if let Some(d) = self.state_dir.take() {
-            let mut p = CBuf::<4096>::from(&d);
-            if let Ok(c) = p.cstr() {
-                let _ = fs::unlinkat(Fd::CWD, c, fs::AT_REMOVEDIR);
+        if let Some(d) = self.state.take() {
+            if let Err(e) = d.remove() {
+                e.print("husk: warning");
             }
         }
+        self.lock = None;
     }
 }
 
@@ -115,8 +119,10 @@ pub struct Started {
 pub fn run(mut c: Container, builtin: &'static [u8]) -> i32 {
     let _ = process::set_name(c"husk:host");
     let mut left = Leftovers::default();
+    // A foreground container's state lasts as long as the container.
+    c.auto_remove = true;
     let r = start(&mut c, builtin, &mut left).and_then(|s| wait_foreground(&s, &mut left));
-    left.remove();
+    finish(r.as_ref().ok().copied(), &mut left);
     match r {
         Ok(code) => code,
         Err(f) => {
@@ -134,16 +140,20 @@ pub fn start(
 ) -> Result<Started, Fail> {
     let euid = process::geteuid();
     if c.name.is_none() {
-        c.name = Some(generate_name());
+        c.name = Some(state::generate_name());
     }
     let c: &Container = c;
     let mut l = prepare(c, euid, builtin)?;
-    l.state_dir = create_state_dir(c, &l, euid)?;
-    left.state_dir = Some(l.state_dir.clone());
+    let mut st = initial_state(c, &l);
+    let (dir, lock) = StateDir::create(&state_root(c), &st)?;
+    l.state_dir = dir.path().to_vec();
+    left.state = Some(dir);
+    left.lock = Some(lock);
     left.cgroup = create_cgroup(c, &l.name, euid)?;
     l.old_mask = block_signals()?;
     let (pid, sock) = spawn_container(&l, left)?;
     wait_for_exec(pid, sock, left)?;
+    record_running(&mut st, pid, left)?;
     Ok(Started { pid, name: l.name })
 }
 
@@ -284,59 +294,10 @@ pub fn open_host(p: &[u8], flags: i32, what: &'static str) -> Result<OwnedFd, Er
     fs::openat(Fd::CWD, c.cstr().at(what, p)?, flags | O_CLOEXEC, 0).at(what, p)
 }
 
-/// 12 hex digits, like a short docker id.
-fn generate_name() -> String {
-    let mut r = [0u8; 6];
-    let _ = process::getrandom(&mut r);
-    let mut s = String::new();
-    for b in r {
-        for n in [b >> 4, b & 15] {
-            s.push(b"0123456789abcdef"[n as usize] as char);
-        }
-    }
-    s
-}
-
 /// The state root: `--root`, else /run/husk for root, else
-/// $XDG_RUNTIME_DIR/husk, else /tmp/husk-UID.
-fn state_root(c: &Container, euid: u32) -> Vec<u8> {
-    if let Some(r) = &c.state_root {
-        return r.clone();
-    }
-    if euid == 0 {
-        return b"/run/husk".to_vec();
-    }
-    match rt::getenv(b"XDG_RUNTIME_DIR") {
-        Some(x) if !x.is_empty() => [x, b"/husk"].concat(),
-        _ => {
-            let mut v = b"/tmp/husk-".to_vec();
-            v.u(euid as u64);
-            v
-        }
-    }
-}
-
-/// mkdir of `<root>/<name>`: atomic, so two containers never get one name.
-fn create_state_dir(c: &Container, l: &Launch, euid: u32) -> Result<Vec<u8>, Error> {
-    let root = state_root(c, euid);
-    let mut p = CBuf::<4096>::from(&root);
-    match fs::mkdirat(Fd::CWD, p.cstr().at("mkdir", &root)?, 0o711) {
-        Ok(()) | Err(Errno::EEXIST) => {}
-        Err(e) => return Err(Error::sys("mkdir", &root, e)),
-    }
-    // A shared /tmp: the directory must be ours, or another user could
-    // watch or swap our state.
-    let st = fs::fstatat(Fd::CWD, p.cstr().at("stat", &root)?, 0).at("stat", &root)?;
-    if st.uid != euid {
-        return Err(Error::msg("state root", &root, "is owned by another user"));
-    }
-    p.c(b'/').s(&l.name);
-    let dir = p.bytes().to_vec();
-    match fs::mkdirat(Fd::CWD, p.cstr().at("mkdir", &dir)?, 0o700) {
-        Ok(()) => Ok(dir),
-        Err(Errno::EEXIST) => Err(Error::msg("--name", l.name.as_bytes(), "already in use")),
-        Err(e) => Err(Error::sys("mkdir", &dir, e)),
-    }
+/// $XDG_RUNTIME_DIR/husk, else /tmp/husk-UID (state.rs).
+fn state_root(c: &Container) -> Vec<u8> {
+    c.state_root.clone().unwrap_or_else(state::default_root)
 }
 
 /// Root always gets a cgroup (it is how the container is found and
@@ -481,8 +442,7 @@ fn wait_for_exec(pid: i32, sock: OwnedFd, left: &mut Leftovers) -> Result<(), Fa
 }
 
 fn left_name(left: &Leftovers) -> Vec<u8> {
-    let d = left.state_dir.as_deref().unwrap_or(b"");
-    d.rsplit(|&b| b == b'/').next().unwrap_or(b"").to_vec()
+    left.state.as_ref().map_or(&b""[..], |d| d.name()).to_vec()
 }
 
 /// Forward every signal we get to the container's init until it exits;
@@ -511,4 +471,151 @@ pub fn wait_foreground(s: &Started, left: &mut Leftovers) -> Result<i32, Fail> {
             let _ = process::kill(s.pid, si.signo);
         }
     }
+}
+
+/// The state as known before the clone: everything but the init's pid.
+fn initial_state(c: &Container, l: &Launch) -> State {
+    let plan = crate::caps::plan(
+        c.caps.set,
+        c.caps.added,
+        l.id.uid,
+        husk_sys::caps::last_cap(),
+    );
+    let envp = l.envp.argv();
+    State {
+        name: l.name.clone(),
+        monitor_pid: process::getpid(),
+        created: state::now(),
+        rootfs: l.layers.join(&b':'),
+        command: c.command.clone(),
+        cap_bounding: plan.bounding,
+        cap_effective: plan.effective,
+        cap_permitted: plan.permitted,
+        cap_ambient: plan.ambient,
+        no_new_privs: c.no_new_privs,
+        rlimits: c
+            .rlimits
+            .iter()
+            .map(|r| (r.resource, r.soft, r.hard))
+            .collect(),
+        uid: l.id.uid,
+        gid: l.id.gid,
+        groups: l.id.groups.clone(),
+        env: (0..envp.len())
+            .filter_map(|i| envp.get(i))
+            .map(<[u8]>::to_vec)
+            .collect(),
+        workdir: c.workdir.clone().unwrap_or_else(|| b"/".to_vec()),
+        auto_remove: c.auto_remove,
+        ..State::default()
+    }
+}
+
+/// The init runs: record who it is (pid and start time, so that a reused
+/// pid is never taken for it), then let other husk commands at it.
+fn record_running(st: &mut State, pid: i32, left: &mut Leftovers) -> Result<(), Error> {
+    st.pid = pid;
+    st.start_time = state::start_time(pid)?;
+    st.cgroup_paths = left.cgroup.as_ref().map(|g| g.paths()).unwrap_or_default();
+    st.status = Status::Running;
+    if let Some(d) = &left.state {
+        d.write(st)?;
+    }
+    left.lock = None;
+    Ok(())
+}
+
+/// The container ended with `code`, or never started (`None`): remove its
+/// cgroup, then record the code in its state (which `--rm` and the
+/// foreground remove instead). Waiters are released when we exit.
+fn finish(code: Option<i32>, left: &mut Leftovers) {
+    if let (Some(code), Some(dir)) = (code, left.state.take()) {
+        left.remove();
+        if let Err(e) = dir.finish(code) {
+            e.print("husk: warning");
+        }
+    }
+    left.remove();
+}
+
+/// `husk run -d`: a monitor process starts the container and waits for it;
+/// this process prints the container's name once its init runs (or the
+/// error) and exits. The monitor and the container get /dev/null as stdio,
+/// so whoever reads our output is not kept waiting by them.
+pub fn run_detached(mut c: Container, builtin: &'static [u8]) -> i32 {
+    let started = fs::pipe2(O_CLOEXEC)
+        .ctx("pipe")
+        .and_then(|p| Ok((p, process::fork().ctx("fork")?)));
+    let ((r, w), pid) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            e.print("husk");
+            return 125;
+        }
+    };
+    if pid == 0 {
+        drop(r);
+        process::exit(monitor(&mut c, builtin, w));
+    }
+    drop(w);
+    let mut buf = [0u8; 700];
+    let n = fs::read_full(r.fd(), &mut buf).unwrap_or(0);
+    match buf[..n].split_first() {
+        Some((0, name)) => {
+            husk_sys::fmt::stdout().b(name).c(b'\n');
+            0
+        }
+        Some((&code, line)) => {
+            husk_sys::fmt::stderr().b(line).c(b'\n');
+            code as i32
+        }
+        None => {
+            Error::msg(
+                "run -d",
+                b"",
+                "the monitor died before the container started",
+            )
+            .print("husk");
+            125
+        }
+    }
+}
+
+/// The monitor: a session of its own, stdio on /dev/null; starts the
+/// container, reports over `report` (0 and the name, or the exit code and
+/// the error line), then waits and records the exit.
+fn monitor(c: &mut Container, builtin: &'static [u8], report: OwnedFd) -> i32 {
+    let _ = process::setsid();
+    let _ = process::set_name(c"husk:monitor");
+    // With --share pid the container sees us: /proc/PID/exe must not hand
+    // it the husk binary (CVE-2019-5736).
+    let _ = process::prctl(process::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if let Ok(null) = fs::openat(Fd::CWD, c"/dev/null", fs::O_RDWR | O_CLOEXEC, 0) {
+        for n in 0..3 {
+            let _ = husk_sys::fd::dup2(null.fd(), n);
+        }
+    }
+    let mut left = Leftovers::default();
+    match start(c, builtin, &mut left) {
+        Ok(s) => {
+            report_to(&report, 0, s.name.as_bytes());
+            drop(report);
+            let r = wait_foreground(&s, &mut left);
+            finish(r.ok(), &mut left);
+            0
+        }
+        Err(f) => {
+            // Clean up first: once the caller has exited, nothing is left.
+            finish(None, &mut left);
+            report_to(&report, f.code as u8, &f.line);
+            f.code
+        }
+    }
+}
+
+fn report_to(fd: &OwnedFd, code: u8, text: &[u8]) {
+    let mut m = Vec::with_capacity(text.len() + 1);
+    m.push(code);
+    m.extend_from_slice(text);
+    let _ = fs::write_all(fd.fd(), &m);
 }

@@ -20,3 +20,6 @@ pub mod rootfs;
 pub mod spec;
 pub mod sync;
 pub mod user;
+pub mod enter;
+pub mod lifecycle;
+pub mod state;

@@ -7,7 +7,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
-use husk::{check, cli, host};
+use husk::{check, cli, enter, host, lifecycle};
 use husk_sys::fmt::Sink;
 
 husk_sys::main!(main);
@@ -46,6 +46,14 @@ fn main() -> i32 {
             husk_sys::fmt::stdout().s(USAGE);
             0
         }
+        // The lifecycle of named containers (issue 5): lifecycle.rs, enter.rs.
+        Some(b"exec") => enter::main(&all[1..]),
+        Some(b"ps") => lifecycle::ps(&all[1..]),
+        Some(b"kill") => lifecycle::kill(&all[1..]),
+        Some(b"stop") => lifecycle::stop(&all[1..]),
+        Some(b"wait") => lifecycle::wait(&all[1..]),
+        Some(b"rm") => lifecycle::rm(&all[1..]),
+        Some(b"state") => lifecycle::state(&all[1..]),
         Some(other) => {
             husk_sys::fmt::stderr()
                 .s("husk: ")
@@ -64,6 +72,7 @@ fn main() -> i32 {
 /// `husk run`: parse and validate, then the host stage does the rest.
 fn run(args: &[&[u8]]) -> i32 {
     match cli::parse_run(args) {
+        Ok(Some(c)) if c.detach => host::run_detached(c, INIT_IMAGE),
         Ok(Some(c)) => host::run(c, INIT_IMAGE),
         Ok(None) => {
             husk_sys::fmt::stdout().s(cli::USAGE);

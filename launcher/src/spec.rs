@@ -69,6 +69,11 @@ pub struct Container {
     pub command: Vec<Vec<u8>>,
     /// `--root`: the state directory root (default `/run/husk`).
     pub state_root: Option<Vec<u8>>,
+    /// `-d`: print the name once the init runs and leave a monitor behind.
+    pub detach: bool,
+    /// `--rm`: the state goes when the container ends (always so in the
+    /// foreground).
+    pub auto_remove: bool,
 }
 
 /// `--join TYPE:PATH`.
