@@ -7,6 +7,13 @@ CARGO ?= cargo
 BIN := build
 BINS := husk-init husk husk-rootfs
 
+# Release builds name the target explicitly so that these flags reach only
+# the shipped binaries, not build scripts (MACHINE.md). Non-PIC code is
+# measured 2.4 KB smaller for husk; the binaries are linked -no-pie anyway.
+TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
+OUT := target/$(TRIPLE)
+RELEASE_RUSTFLAGS := -C relocation-model=static
+
 # Budgets in bytes (DEVELOPERS.md): do not raise them quietly.
 BUDGET_husk-init := 16384
 BUDGET_husk := 131072
@@ -23,11 +30,12 @@ BENCH_PKGS := tini dumb-init catatonit bubblewrap crun runc hyperfine
 all: build
 
 build:
-	$(CARGO) build --profile release-init --locked -p husk-init
-	HUSK_INIT_IMAGE=$(CURDIR)/target/release-init/husk-init $(CARGO) build --release --locked -p husk -p husk-rootfs
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" $(CARGO) build --target $(TRIPLE) --profile release-init --locked -p husk-init
+	HUSK_INIT_IMAGE=$(CURDIR)/$(OUT)/release-init/husk-init RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
+	  $(CARGO) build --target $(TRIPLE) --release --locked -p husk -p husk-rootfs
 	@mkdir -p $(BIN)
-	@cp target/release-init/husk-init $(BIN)/husk-init
-	@cp target/release/husk target/release/husk-rootfs $(BIN)/
+	@cp $(OUT)/release-init/husk-init $(BIN)/husk-init
+	@cp $(OUT)/release/husk $(OUT)/release/husk-rootfs $(BIN)/
 	@echo "built: $(addprefix $(BIN)/,$(BINS))"
 
 # Install only what is missing, so a prepared machine does not touch apt.

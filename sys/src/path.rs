@@ -54,27 +54,38 @@ impl<const N: usize> CBuf<N> {
     /// The path as a C string; ENAMETOOLONG if it did not fit, EINVAL if it
     /// holds a NUL byte (a path the kernel would silently cut short).
     pub fn cstr(&mut self) -> SysResult<&CStr> {
-        if self.overflow || self.len >= N {
-            return Err(Errno::ENAMETOOLONG);
-        }
-        if self.buf[..self.len].contains(&0) {
-            return Err(Errno::EINVAL);
-        }
-        self.buf[self.len] = 0;
-        CStr::from_bytes_with_nul(&self.buf[..=self.len]).map_err(|_| Errno::EINVAL)
+        terminate(&mut self.buf, self.len, self.overflow)
     }
 }
 
 impl<const N: usize> Sink for CBuf<N> {
     fn put(&mut self, bytes: &[u8]) {
-        // Keep one byte for the NUL.
-        if self.len + bytes.len() >= N {
-            self.overflow = true;
-            return;
-        }
-        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
+        append(&mut self.buf, &mut self.len, &mut self.overflow, bytes);
     }
+}
+
+// The work of CBuf<N> in functions that are not generic over N: husk uses a
+// dozen buffer sizes, and each would otherwise get its own copy.
+#[inline(never)]
+fn append(buf: &mut [u8], len: &mut usize, overflow: &mut bool, bytes: &[u8]) {
+    // Keep one byte for the NUL.
+    let cap = buf.len();
+    match buf.get_mut(*len..*len + bytes.len()) {
+        Some(dst) if *len + bytes.len() < cap => {
+            dst.copy_from_slice(bytes);
+            *len += bytes.len();
+        }
+        _ => *overflow = true,
+    }
+}
+
+#[inline(never)]
+fn terminate(buf: &mut [u8], len: usize, overflow: bool) -> SysResult<&CStr> {
+    if overflow || len >= buf.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    buf[len] = 0;
+    CStr::from_bytes_with_nul(&buf[..=len]).map_err(|_| Errno::EINVAL)
 }
 
 /// Bytes of a C string, without the NUL.
