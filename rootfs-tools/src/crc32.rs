@@ -1,11 +1,28 @@
 //! CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), as gzip's trailer
 //! and FHCRC field use it.
 //!
-//! One 1 KiB table built at compile time, one byte per step: that is fast
-//! enough next to inflate (the CRC runs over the output once) and keeps the
-//! binary small; slicing-by-8 would cost 8 KiB of tables.
+//! Slicing-by-8: eight 1 KiB tables built at compile time, eight bytes per
+//! step. The byte-at-a-time loop took 14% of an import's CPU; the 8 KiB of
+//! tables fit husk-rootfs's budget (the launcher never links this).
 
 const TABLE: [u32; 256] = build_table();
+/// T8[k][b]: the CRC of byte b followed by k zero bytes.
+const T8: [[u32; 256]; 8] = build8();
+const fn build8() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    t[0] = build_table();
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+}
 
 const fn build_table() -> [u32; 256] {
     let mut table = [0u32; 256];
@@ -46,7 +63,20 @@ impl Crc32 {
 
     pub fn update(&mut self, data: &[u8]) -> &mut Self {
         let mut c = self.state;
-        for &b in data {
+        let mut chunks = data.chunks_exact(8);
+        for ch in &mut chunks {
+            let lo = c ^ u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]);
+            let hi = u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]);
+            c = T8[7][(lo & 0xff) as usize]
+                ^ T8[6][((lo >> 8) & 0xff) as usize]
+                ^ T8[5][((lo >> 16) & 0xff) as usize]
+                ^ T8[4][(lo >> 24) as usize]
+                ^ T8[3][(hi & 0xff) as usize]
+                ^ T8[2][((hi >> 8) & 0xff) as usize]
+                ^ T8[1][((hi >> 16) & 0xff) as usize]
+                ^ T8[0][(hi >> 24) as usize];
+        }
+        for &b in chunks.remainder() {
             c = TABLE[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8);
         }
         self.state = c;

@@ -65,15 +65,19 @@ impl Sha256 {
                 return;
             }
             let block = self.block;
-            compress(&mut self.h, &block);
+            if !husk_sys::sha_ni::compress_blocks(&mut self.h, &block, &K) {
+                compress(&mut self.h, &block);
+            }
             self.used = 0;
         }
         // Whole blocks straight from the caller's buffer: no copy.
-        let mut chunks = data.chunks_exact(64);
-        for b in &mut chunks {
-            compress(&mut self.h, b);
+        let whole = data.len() / 64 * 64;
+        if !husk_sys::sha_ni::compress_blocks(&mut self.h, &data[..whole], &K) {
+            for b in data[..whole].chunks_exact(64) {
+                compress(&mut self.h, b);
+            }
         }
-        let rest = chunks.remainder();
+        let rest = &data[whole..];
         self.block[..rest.len()].copy_from_slice(rest);
         self.used = rest.len();
     }

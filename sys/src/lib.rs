@@ -26,6 +26,7 @@ pub mod mount;
 pub mod net;
 pub mod ns;
 pub mod process;
+pub mod sha_ni;
 pub mod signal;
 pub mod caps;
 pub mod path;
