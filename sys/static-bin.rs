@@ -6,8 +6,15 @@
 //! For the launcher it also stages the husk-init image that husk embeds and
 //! executes from a sealed memfd: `$HUSK_INIT_IMAGE` (the Makefile sets it),
 //! else the workspace's release build, else an empty image, in which case
-//! `husk run` asks for `--init PATH`.
+//! `husk run` asks for `--init PATH`. The image is stored LZ-compressed
+//! (launcher/src/lz.rs, shared with the decoder): 15 KiB becomes 11 KiB of
+//! husk's 128 KiB budget.
 use std::path::PathBuf;
+
+extern crate alloc;
+#[allow(dead_code)]
+#[path = "../launcher/src/lz.rs"]
+mod lz;
 
 fn main() {
     for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--gc-sections", "-Wl,--build-id=none"] {
@@ -20,7 +27,7 @@ fn main() {
 }
 
 fn stage_init_image() {
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("husk-init.img");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("husk-init.lz");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let src = std::env::var("HUSK_INIT_IMAGE")
         .map(PathBuf::from)
@@ -28,5 +35,6 @@ fn stage_init_image() {
     println!("cargo:rerun-if-env-changed=HUSK_INIT_IMAGE");
     println!("cargo:rerun-if-changed={}", src.display());
     let image = std::fs::read(&src).unwrap_or_default();
-    std::fs::write(&out, image).unwrap();
+    let packed = if image.is_empty() { image } else { lz::compress(&image) };
+    std::fs::write(&out, packed).unwrap();
 }

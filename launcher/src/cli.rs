@@ -2,13 +2,15 @@
 //! no syscalls, so every rejection is unit-tested and happens before the
 //! host stage creates anything.
 //!
-//! Grammar: `husk run [OPTIONS] ROOTFS [--] COMMAND [ARG...]`. Options take
-//! `--opt VALUE` or `--opt=VALUE`; the short ones also `-uVALUE`. The first
-//! argument that is not an option is ROOTFS; everything after it belongs to
-//! COMMAND, so COMMAND's own options need no `--`.
+//! Grammar: `husk run [OPTIONS] ROOTFS [--] COMMAND [ARG...]`, or
+//! `husk run --image NAME[:TAG] [OPTIONS] [--] [COMMAND [ARG...]]`. Options
+//! take `--opt VALUE` or `--opt=VALUE`; the short ones also `-uVALUE`. The
+//! first argument that is not an option is ROOTFS (COMMAND with --image);
+//! everything after it belongs to COMMAND, so its own options need no `--`.
 
 use crate::spec::{Bind, Container, Id, IdMap, Init, Join, Rlimit, Tmpfs, UserSpec};
 use alloc::string::String;
+use alloc::vec::Vec;
 use husk_sys::caps::parse_cap;
 use husk_sys::fmt::parse_u64;
 use husk_sys::ns::{self, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUTS};
@@ -16,6 +18,9 @@ use husk_sys::process::RLIM_INFINITY;
 use husk_sys::Error;
 
 type Result<T> = core::result::Result<T, Error>;
+/// Why a value is refused; the caller names the option and the value, so
+/// each check is one string and not one error construction.
+type Bad<T = ()> = core::result::Result<T, &'static str>;
 
 /// The smallest `--memory` accepted: below this the kernel OOM-kills the
 /// container stage before husk-init runs (measured on 6.18 with cgroup v1,
@@ -27,7 +32,10 @@ pub const MIN_MEMORY: u64 = 1 << 20;
 const ALL_CAPS: u64 = (1 << husk_sys::caps::NAMES.len()) - 1;
 
 pub const USAGE: &str = "usage: husk run [OPTIONS] ROOTFS [--] COMMAND [ARG...]
+       husk run --image NAME[:TAG] [OPTIONS] [--] [COMMAND [ARG...]]
 ROOTFS is a directory, or overlay layers DIR:DIR:... (top first).
+  --image NAME[:TAG]     an imported image: its layers, Env, Entrypoint, Cmd
+  --store DIR            the image store (default /var/lib/husk)
   --name NAME            [A-Za-z0-9][A-Za-z0-9_.-]{0,63}; default: generated
   --hostname NAME        default: the name
   --domainname NAME
@@ -56,18 +64,17 @@ ROOTFS is a directory, or overlay layers DIR:DIR:... (top first).
   --rm                   with -d: remove its state when it ends
 ";
 
-/// What each option is; the table is also the list of option names.
+/// What each option is; the table is also the list of option names. The
+/// options that take no value come last (see `takes_value`).
 #[derive(Clone, Copy, PartialEq)]
 enum Opt {
     Name,
     Hostname,
     Domainname,
     Share,
-    Userns,
     UidMap,
     GidMap,
     Join,
-    ReadOnly,
     Upper,
     Bind,
     Tmpfs,
@@ -82,15 +89,18 @@ enum Opt {
     CgroupParent,
     CapAdd,
     CapDrop,
-    AllowNewPrivs,
     User,
     Env,
     Workdir,
     Rlimit,
-    NoInit,
     InitPath,
     Root,
     Image,
+    Store,
+    Userns,
+    ReadOnly,
+    AllowNewPrivs,
+    NoInit,
     Help,
     Detach,
     Rm,
@@ -132,6 +142,7 @@ const OPTS: &[(&str, Opt)] = &[
     ("--init", Opt::InitPath),
     ("--root", Opt::Root),
     ("--image", Opt::Image),
+    ("--store", Opt::Store),
     ("--help", Opt::Help),
     ("-h", Opt::Help),
     ("-d", Opt::Detach),
@@ -141,67 +152,62 @@ const OPTS: &[(&str, Opt)] = &[
 
 impl Opt {
     fn takes_value(self) -> bool {
-        !matches!(
-            self,
-            Opt::Userns
-                | Opt::ReadOnly
-                | Opt::AllowNewPrivs
-                | Opt::NoInit
-                | Opt::Help
-                | Opt::Detach
-                | Opt::Rm
-        )
+        (self as u8) < Opt::Userns as u8
     }
 }
 
-/// Capability options are collected first and combined at the end, with
-/// Docker's semantics: `--cap-drop ALL --cap-add X` means just X, in any order.
-#[derive(Default)]
-struct CapOpts {
-    add: u64,
-    drop: u64,
-}
+const BAD_SIZE: &str = "bad size: want N[k|m|g]";
+const WANT_BIND: &str = "want SRC:DST[:ro]";
 
 /// Parse the arguments after `husk run`. `Ok(None)`: `--help` was asked.
 pub fn parse_run(args: &[&[u8]]) -> Result<Option<Container>> {
     let mut c = Container::new();
-    let mut caps = CapOpts::default();
+    // Capability options are collected first and combined at the end, with
+    // Docker's semantics: `--cap-drop ALL --cap-add X` means just X.
+    let mut caps = [0u64; 2];
     let mut i = 0;
-    while i < args.len() {
-        let a = args[i];
+    while let Some(&a) = args.get(i) {
         i += 1;
-        if a == b"--" && c.layers.is_empty() {
+        if a == b"--" {
+            if c.image.is_some() {
+                break;
+            }
             continue;
         }
         if a.len() < 2 || a[0] != b'-' {
-            parse_rootfs(&mut c, a)?;
-            let rest = &args[i..];
-            let rest = if rest.first() == Some(&&b"--"[..]) {
-                &rest[1..]
+            if c.image.is_some() {
+                i -= 1;
             } else {
-                rest
-            };
-            c.command = rest.iter().map(|s| s.to_vec()).collect();
+                parse_rootfs(&mut c, a)?;
+                if args.get(i) == Some(&&b"--"[..]) {
+                    i += 1;
+                }
+            }
             break;
         }
         let (name, opt, inline) = lookup(a)?;
+        let v = match inline {
+            Some(_) if !opt.takes_value() => return Err(Error::msg(name, a, "takes no value")),
+            Some(v) => v,
+            None if !opt.takes_value() => b"",
+            None => {
+                i += 1;
+                match args.get(i - 1) {
+                    Some(v) => v,
+                    None => return Err(Error::msg(name, b"", "needs a value")),
+                }
+            }
+        };
         if opt == Opt::Help {
             return Ok(None);
         }
-        let val = if !opt.takes_value() {
-            if inline.is_some() {
-                return Err(Error::msg(name, a, "takes no value"));
-            }
-            &b""[..]
-        } else if let Some(v) = inline {
-            v
-        } else if i < args.len() {
-            i += 1;
-            args[i - 1]
-        } else {
-            return Err(Error::msg(name, b"", "needs a value"));
-        };
-        apply(&mut c, &mut caps, name, opt, val)?;
+        let mut obj = v;
+        if let Err(d) = apply(&mut c, &mut caps, opt, v, &mut obj) {
+            return Err(Error::msg(name, obj, d));
+        }
+    }
+    for a in args.get(i..).unwrap_or_default() {
+        c.command.push(a.to_vec());
     }
     finish(&mut c, caps)?;
     Ok(Some(c))
@@ -209,67 +215,68 @@ pub fn parse_run(args: &[&[u8]]) -> Result<Option<Container>> {
 
 /// Find an option by name: `--memory`, `--memory=1g`, `-u`, `-u1000`.
 fn lookup(a: &[u8]) -> Result<(&'static str, Opt, Option<&[u8]>)> {
+    let long = a.starts_with(b"--");
     let (key, inline) = match a.iter().position(|&b| b == b'=') {
-        Some(p) if a.starts_with(b"--") => (&a[..p], Some(&a[p + 1..])),
-        _ if !a.starts_with(b"--") && a.len() > 2 => (&a[..2], Some(&a[2..])),
+        Some(p) if long => (&a[..p], a.get(p + 1..)),
+        _ if !long && a.len() > 2 => (&a[..2], a.get(2..)),
         _ => (a, None),
     };
-    match OPTS.iter().find(|(n, _)| n.as_bytes() == key) {
-        Some(&(n, o)) => Ok((n, o, inline)),
-        None => Err(Error::msg("run", a, "unknown option (see husk run --help)")),
+    for &(n, o) in OPTS {
+        if n.as_bytes() == key {
+            return Ok((n, o, inline));
+        }
     }
+    Err(Error::msg("run", a, "unknown option (see husk run --help)"))
 }
 
-fn apply(
+/// Apply one option. On a refusal `obj` is what the message shows: the
+/// value, unless a part of it is to blame.
+fn apply<'a>(
     c: &mut Container,
-    caps: &mut CapOpts,
-    name: &'static str,
+    caps: &mut [u64; 2],
     opt: Opt,
-    v: &[u8],
-) -> Result<()> {
-    let bad = |detail: &'static str| Error::msg(name, v, detail);
+    v: &'a [u8],
+    obj: &mut &'a [u8],
+) -> Bad {
     let r = &mut c.resources;
     match opt {
         Opt::Name => {
             if !valid_name(v) {
-                return Err(bad("bad name: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}"));
+                return Err("bad name: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
             }
-            c.name = Some(utf8(v));
+            set_str(&mut c.name, v);
         }
         Opt::Hostname | Opt::Domainname => {
-            if v.is_empty()
-                || v.len() > 64
-                || !v
-                    .iter()
-                    .all(|&b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-            {
-                return Err(bad("bad host name: want 1 to 64 of [A-Za-z0-9_.-]"));
+            if !name_chars(v) {
+                return Err("bad host name: want 1 to 64 of [A-Za-z0-9_.-]");
             }
-            if opt == Opt::Hostname {
-                c.hostname = Some(utf8(v));
-            } else {
-                c.domainname = Some(utf8(v));
-            }
+            set_str(
+                if opt == Opt::Hostname {
+                    &mut c.hostname
+                } else {
+                    &mut c.domainname
+                },
+                v,
+            );
         }
         Opt::Share => {
             for item in v.split(|&b| b == b',') {
-                let flag = match item {
-                    b"net" => CLONE_NEWNET,
-                    b"ipc" => CLONE_NEWIPC,
-                    b"uts" => CLONE_NEWUTS,
-                    b"pid" => CLONE_NEWPID,
-                    b"cgroup" => CLONE_NEWCGROUP,
-                    b"mnt" => return Err(bad("the mount namespace is always new")),
-                    _ => return Err(bad("want a list of net,ipc,uts,pid,cgroup")),
+                const SHAREABLE: i32 =
+                    CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWCGROUP;
+                c.namespaces &= !match ns::kind_flag(item) {
+                    Some(ns::CLONE_NEWNS) => return Err("the mount namespace is always new"),
+                    Some(f) if f & SHAREABLE != 0 => f,
+                    _ => return Err("want a list of net,ipc,uts,pid,cgroup"),
                 };
-                c.namespaces &= !flag;
             }
         }
         Opt::Userns => c.userns = true,
         Opt::Detach => c.detach = true,
         Opt::Rm => c.auto_remove = true,
+        Opt::ReadOnly => c.read_only = true,
+        Opt::AllowNewPrivs => c.no_new_privs = false,
         Opt::UidMap | Opt::GidMap => {
-            let m = parse_map(v).ok_or_else(|| bad("want INSIDE:OUTSIDE:COUNT"))?;
+            let m = parse_map(v).ok_or("want INSIDE:OUTSIDE:COUNT")?;
             let maps = if opt == Opt::UidMap {
                 &mut c.uid_maps
             } else {
@@ -277,186 +284,172 @@ fn apply(
             };
             // The kernel takes at most 340 lines (linux/user_namespace.h).
             if maps.len() == 340 {
-                return Err(bad("too many maps (340 at most)"));
+                return Err("too many maps (340 at most)");
             }
             maps.push(m);
         }
         Opt::Join => {
-            let (ty, path) = split2(v).ok_or_else(|| bad("want TYPE:PATH"))?;
+            let (ty, path) = split2(v).ok_or("want TYPE:PATH")?;
             let kind = match ns::kind_flag(ty) {
                 Some(k) if ty != b"time" => k,
-                _ => return Err(bad("TYPE is one of net ipc uts pid mnt user cgroup")),
+                _ => return Err("TYPE is one of net ipc uts pid mnt user cgroup"),
             };
             if path.is_empty() {
-                return Err(bad("want TYPE:PATH"));
+                return Err("want TYPE:PATH");
             }
             if c.joins.iter().any(|j| j.kind == kind) {
-                return Err(bad("this namespace type is joined twice"));
+                return Err("this namespace type is joined twice");
             }
             c.joins.push(Join {
                 kind,
                 path: path.to_vec(),
             });
         }
-        Opt::ReadOnly => c.read_only = true,
-        Opt::Upper => c.upper = Some(nonempty(name, v)?.to_vec()),
-        Opt::Bind => c.binds.push(parse_bind(name, v)?),
+        Opt::Upper => set(&mut c.upper, nonempty(v)?),
+        Opt::Root => set(&mut c.state_root, nonempty(v)?),
+        Opt::Image => set(&mut c.image, nonempty(v)?),
+        Opt::Store => set(&mut c.store, nonempty(v)?),
+        Opt::Workdir => {
+            check_dst(v)?;
+            set(&mut c.workdir, v);
+        }
+        Opt::Bind => c.binds.push(parse_bind(v, obj)?),
         Opt::Tmpfs => {
             let (dst, size) = match split2(v) {
-                Some((d, s)) => (
-                    d,
-                    Some(parse_size(s).ok_or_else(|| bad("bad size: want N[k|m|g]"))?),
-                ),
+                Some((d, s)) => (d, Some(parse_size(s).ok_or(BAD_SIZE)?)),
                 None => (v, None),
             };
-            check_dst(name, dst)?;
+            *obj = dst;
+            check_dst(dst)?;
             c.tmpfs.push(Tmpfs {
                 dst: dst.to_vec(),
                 size,
             });
         }
         Opt::Memory | Opt::MemorySwap => {
-            let n = parse_size(v)
-                .filter(|&n| n > 0)
-                .ok_or_else(|| bad("bad size: want N[k|m|g]"))?;
-            if opt == Opt::Memory {
-                if n < MIN_MEMORY {
-                    return Err(bad("too small to start a container (1m at least)"));
-                }
-                r.memory = Some(n);
-            } else {
+            let n = parse_size(v).filter(|&n| n > 0).ok_or(BAD_SIZE)?;
+            if opt == Opt::MemorySwap {
                 r.memory_swap = Some(n);
+            } else if n < MIN_MEMORY {
+                return Err("too small to start a container (1m at least)");
+            } else {
+                r.memory = Some(n);
             }
         }
-        Opt::Cpus => {
-            r.cpus_milli = Some(parse_cpus(v).ok_or_else(|| bad("want a number of CPUs like 1.5"))?)
-        }
+        Opt::Cpus => r.cpus_milli = Some(parse_cpus(v).ok_or("want a number of CPUs like 1.5")?),
         Opt::CpuWeight | Opt::IoWeight => {
-            let w = parse_u64(v)
-                .filter(|w| (1..=10000).contains(w))
-                .ok_or_else(|| bad("want 1..10000"))? as u32;
+            let w = Some(
+                parse_u64(v)
+                    .filter(|w| (1..=10000).contains(w))
+                    .ok_or("want 1..10000")? as u32,
+            );
             if opt == Opt::CpuWeight {
-                r.cpu_weight = Some(w);
+                r.cpu_weight = w;
             } else {
-                r.io_weight = Some(w);
+                r.io_weight = w;
             }
         }
         Opt::Pids => {
             r.pids = Some(
                 parse_u64(v)
                     .filter(|&n| n > 0)
-                    .ok_or_else(|| bad("want a positive number"))?,
+                    .ok_or("want a positive number")?,
             )
         }
         Opt::CpusetCpus | Opt::CpusetMems => {
             if !valid_cpu_list(v) {
-                return Err(bad("want a list like 0-3,6"));
+                return Err("want a list like 0-3,6");
             }
-            if opt == Opt::CpusetCpus {
-                r.cpuset_cpus = Some(utf8(v));
-            } else {
-                r.cpuset_mems = Some(utf8(v));
-            }
+            set_str(
+                if opt == Opt::CpusetCpus {
+                    &mut r.cpuset_cpus
+                } else {
+                    &mut r.cpuset_mems
+                },
+                v,
+            );
         }
         Opt::CgroupParent => {
             let p = v.strip_prefix(b"/").unwrap_or(v);
-            if p.is_empty()
-                || core::str::from_utf8(p).is_err()
-                || p.split(|&b| b == b'/')
-                    .any(|s| s.is_empty() || s == b"." || s == b"..")
-            {
-                return Err(bad("want a UTF-8 relative path without . or .."));
+            match core::str::from_utf8(p) {
+                Ok(s)
+                    if !p
+                        .split(|&b| b == b'/')
+                        .any(|s| matches!(s, b"" | b"." | b"..")) =>
+                {
+                    c.cgroup_parent.clear();
+                    c.cgroup_parent.push_str(s);
+                }
+                _ => return Err("want a UTF-8 relative path without . or .."),
             }
-            c.cgroup_parent = utf8(p);
         }
         Opt::CapAdd | Opt::CapDrop => {
-            let bits = if v.eq_ignore_ascii_case(b"ALL") {
+            caps[(opt == Opt::CapDrop) as usize] |= if v.eq_ignore_ascii_case(b"ALL") {
                 ALL_CAPS
             } else {
-                1u64 << parse_cap(v).ok_or_else(|| bad("unknown capability"))?
+                1u64 << parse_cap(v).ok_or("unknown capability")?
             };
-            if opt == Opt::CapAdd {
-                caps.add |= bits;
-            } else {
-                caps.drop |= bits;
-            }
         }
-        Opt::AllowNewPrivs => c.no_new_privs = false,
-        Opt::User => c.user = Some(parse_user(v).ok_or_else(|| bad("want USER[:GROUP]"))?),
+        Opt::User => c.user = Some(parse_user(v).ok_or("want USER[:GROUP]")?),
         Opt::Env => {
-            if v.is_empty() || v[0] == b'=' || !v.contains(&b'=') {
-                return Err(bad("want KEY=VALUE"));
+            if v.first().is_none_or(|&b| b == b'=') || !v.contains(&b'=') {
+                return Err("want KEY=VALUE");
             }
             c.env.push(v.to_vec());
         }
-        Opt::Workdir => {
-            check_dst(name, v)?;
-            c.workdir = Some(v.to_vec());
-        }
         Opt::Rlimit => c
             .rlimits
-            .push(parse_rlimit(v).ok_or_else(|| bad("want NAME=SOFT[:HARD] with SOFT <= HARD"))?),
+            .push(parse_rlimit(v).ok_or("want NAME=SOFT[:HARD] with SOFT <= HARD")?),
         Opt::NoInit | Opt::InitPath => {
             if c.init != Init::Builtin {
-                return Err(bad("--init and --no-init exclude each other"));
+                return Err("--init and --no-init exclude each other");
             }
             c.init = if opt == Opt::NoInit {
                 Init::None
             } else {
-                Init::Path(nonempty(name, v)?.to_vec())
+                Init::Path(nonempty(v)?.to_vec())
             };
         }
-        Opt::Root => c.state_root = Some(nonempty(name, v)?.to_vec()),
-        Opt::Image => return Err(bad("not supported yet: give a ROOTFS directory")),
         Opt::Help => {}
     }
     Ok(())
 }
 
 /// Checks that need the whole command line.
-fn finish(c: &mut Container, caps: CapOpts) -> Result<()> {
-    if c.layers.is_empty() {
-        return Err(Error::msg(
-            "run",
-            b"",
-            "missing ROOTFS (see husk run --help)",
-        ));
-    }
-    if c.command.is_empty() {
-        return Err(Error::msg(
-            "run",
-            b"",
-            "missing COMMAND (see husk run --help)",
-        ));
-    }
-    if c.read_only && c.upper.is_some() {
-        return Err(Error::msg("--read-only", b"", "excludes --upper"));
+fn finish(c: &mut Container, caps: [u64; 2]) -> Result<()> {
+    let image = c.image.is_some();
+    let (op, detail) = if c.layers.is_empty() && !image {
+        ("run", "missing ROOTFS (see husk run --help)")
+    } else if c.command.is_empty() && !image {
+        ("run", "missing COMMAND (see husk run --help)")
+    } else if c.read_only && c.upper.is_some() {
+        ("--read-only", "excludes --upper")
+    } else if matches!(c.resources, crate::cgroup::Resources { memory: Some(m), memory_swap: Some(s), .. } if s < m)
+    {
+        ("--memory-swap", "must be at least --memory")
+    } else {
+        ("", "")
+    };
+    if !op.is_empty() {
+        return Err(Error::msg(op, b"", detail));
     }
     // A joined namespace is not created, except mnt: the container still
     // gets its own copy of the joined mount namespace to build its root in.
     for j in &c.joins {
         c.namespaces &= !(j.kind & !husk_sys::ns::CLONE_NEWNS);
     }
-    if let (Some(m), Some(s)) = (c.resources.memory, c.resources.memory_swap) {
-        if s < m {
-            return Err(Error::msg(
-                "--memory-swap",
-                b"",
-                "must be at least --memory",
-            ));
-        }
-    }
     // Docker's rule: an explicit add wins over a drop of ALL, and an explicit
     // drop wins over an add of ALL.
-    let drop = if caps.drop == ALL_CAPS {
-        ALL_CAPS & !caps.add
+    let [add, drop] = caps;
+    let drop = if drop == ALL_CAPS {
+        ALL_CAPS & !add
     } else {
-        caps.drop
+        drop
     };
-    let add = if caps.add == ALL_CAPS {
-        ALL_CAPS & !caps.drop
+    let add = if add == ALL_CAPS {
+        ALL_CAPS & !drop
     } else {
-        caps.add
+        add
     };
     c.caps.set = (c.caps.set & !drop) | add;
     c.caps.added = add & c.caps.set;
@@ -464,88 +457,95 @@ fn finish(c: &mut Container, caps: CapOpts) -> Result<()> {
 }
 
 fn parse_rootfs(c: &mut Container, a: &[u8]) -> Result<()> {
-    for layer in a.split(|&b| b == b':') {
+    let mut rest = a;
+    loop {
+        let (layer, more) = split2(rest).unwrap_or((rest, b""));
         if layer.is_empty() {
             return Err(Error::msg("rootfs", a, "empty layer in DIR:DIR:..."));
         }
-        // The layers go into overlay's mount options, where these separate
-        // options and escape characters.
-        if layer.iter().any(|&b| b == b',' || b == b'\\') {
-            return Err(Error::msg(
-                "rootfs",
-                layer,
-                "overlay layer paths may not contain ',' or '\\'",
-            ));
-        }
+        check_layer(layer)?;
         c.layers.push(layer.to_vec());
+        if layer.len() == rest.len() {
+            return Ok(());
+        }
+        rest = more;
+    }
+}
+
+/// The layers go into overlay's mount options, where `,` separates options,
+/// `:` layers and `\` escapes: refuse them rather than mount something else.
+pub fn check_layer(layer: &[u8]) -> Result<()> {
+    if layer.iter().any(|&b| b == b',' || b == b':' || b == b'\\') {
+        return Err(Error::msg(
+            "rootfs",
+            layer,
+            "overlay layer paths may not contain ',' ':' or '\\'",
+        ));
     }
     Ok(())
 }
 
 /// `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`: also safe as a file and cgroup name.
 pub fn valid_name(s: &[u8]) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s[0].is_ascii_alphanumeric()
+    s.first().is_some_and(u8::is_ascii_alphanumeric) && name_chars(s)
+}
+
+/// 1 to 64 of `[A-Za-z0-9_.-]`: names and host names.
+fn name_chars(s: &[u8]) -> bool {
+    (1..=64).contains(&s.len())
         && s.iter()
             .all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 /// A size with an optional k/m/g suffix (powers of 1024), no overflow.
 pub fn parse_size(s: &[u8]) -> Option<u64> {
-    let (digits, shift) = match s.last()?.to_ascii_lowercase() {
-        b'k' => (&s[..s.len() - 1], 10),
-        b'm' => (&s[..s.len() - 1], 20),
-        b'g' => (&s[..s.len() - 1], 30),
+    let (&last, head) = s.split_last()?;
+    let (digits, shift) = match last | 0x20 {
+        b'k' => (head, 10),
+        b'm' => (head, 20),
+        b'g' => (head, 30),
         _ => (s, 0),
     };
-    let n = parse_u64(digits)?;
-    n.checked_mul(1u64 << shift)
+    parse_u64(digits)?.checked_mul(1u64 << shift)
 }
 
 /// `1`, `1.5`, `0.25` CPUs into thousandths; 0 is refused.
 pub fn parse_cpus(s: &[u8]) -> Option<u64> {
-    let (int, frac) = match s.iter().position(|&b| b == b'.') {
-        Some(p) => (&s[..p], &s[p + 1..]),
-        None => (s, &b""[..]),
-    };
+    let (int, frac) = split_at_byte(s, b'.').unwrap_or((s, b""));
     if frac.len() > 3 || (int.is_empty() && frac.is_empty()) || s.last() == Some(&b'.') {
         return None;
     }
-    let whole = if int.is_empty() { 0 } else { parse_u64(int)? };
-    let mut milli = 0;
+    let mut n = if int.is_empty() { 0 } else { parse_u64(int)? };
     for i in 0..3 {
         let d = match frac.get(i) {
             Some(d) if d.is_ascii_digit() => (d - b'0') as u64,
             Some(_) => return None,
             None => 0,
         };
-        milli = milli * 10 + d;
+        n = n.checked_mul(10)?.checked_add(d)?;
     }
-    let n = whole.checked_mul(1000)?.checked_add(milli)?;
     (n > 0).then_some(n)
 }
 
 /// `0-3,5`: what cpuset.cpus and cpuset.mems accept.
 fn valid_cpu_list(s: &[u8]) -> bool {
     !s.is_empty()
-        && s.split(|&b| b == b',').all(|r| {
-            let mut ends = r.split(|&b| b == b'-');
-            let a = ends.next().and_then(parse_u64);
-            let b = ends.next().map(parse_u64);
-            ends.next().is_none()
-                && match (a, b) {
-                    (Some(_), None) => true,
-                    (Some(a), Some(Some(b))) => a <= b,
-                    _ => false,
+        && s.split(|&b| b == b',')
+            .all(|r| match split_at_byte(r, b'-') {
+                None => parse_u64(r).is_some(),
+                Some((a, b)) => {
+                    matches!((parse_u64(a), parse_u64(b)), (Some(a), Some(b)) if a <= b)
                 }
-        })
+            })
 }
 
 fn parse_map(s: &[u8]) -> Option<IdMap> {
+    let mut n = [0u64; 3];
     let mut it = s.split(|&b| b == b':');
-    let mut num = || parse_u64(it.next()?).filter(|&n| n <= u32::MAX as u64);
-    let (inside, outside, count) = (num()?, num()?, num()?);
+    for x in &mut n {
+        *x = parse_u64(it.next()?).filter(|&n| n <= u32::MAX as u64)?;
+    }
+    let [inside, outside, count] = n;
     let end = 1u64 << 32;
     if it.next().is_some() || count == 0 || inside + count > end || outside + count > end {
         return None;
@@ -557,19 +557,15 @@ fn parse_map(s: &[u8]) -> Option<IdMap> {
     })
 }
 
-fn parse_bind(name: &'static str, v: &[u8]) -> Result<Bind> {
-    let mut parts = v.split(|&b| b == b':');
-    let src = parts.next().unwrap_or(b"");
-    let dst = parts.next().unwrap_or(b"");
-    let read_only = match parts.next() {
-        None | Some(b"rw") => false,
-        Some(b"ro") => true,
-        Some(_) => return Err(Error::msg(name, v, "want SRC:DST[:ro]")),
-    };
-    if src.is_empty() || dst.is_empty() || parts.next().is_some() {
-        return Err(Error::msg(name, v, "want SRC:DST[:ro]"));
+fn parse_bind<'a>(v: &'a [u8], obj: &mut &'a [u8]) -> Bad<Bind> {
+    let (src, rest) = split2(v).ok_or(WANT_BIND)?;
+    let (dst, mode) = split2(rest).unwrap_or((rest, b"rw"));
+    let read_only = mode == b"ro";
+    if src.is_empty() || dst.is_empty() || !(read_only || mode == b"rw") {
+        return Err(WANT_BIND);
     }
-    check_dst(name, dst)?;
+    *obj = dst;
+    check_dst(dst)?;
     Ok(Bind {
         src: src.to_vec(),
         dst: dst.to_vec(),
@@ -579,37 +575,41 @@ fn parse_bind(name: &'static str, v: &[u8]) -> Result<Bind> {
 
 /// A path inside the container: absolute, and no `..` that could climb out.
 /// Symlinks on the way are checked against the rootfs by the host stage.
-fn check_dst(name: &'static str, dst: &[u8]) -> Result<()> {
+fn check_dst(dst: &[u8]) -> Bad {
     if dst.first() != Some(&b'/') {
-        return Err(Error::msg(name, dst, "must be an absolute path"));
+        return Err("must be an absolute path");
     }
     if dst.split(|&b| b == b'/').any(|c| c == b"..") {
-        return Err(Error::msg(name, dst, "escapes the root through '..'"));
+        return Err("escapes the root through '..'");
     }
     Ok(())
 }
 
-fn parse_user(v: &[u8]) -> Option<UserSpec> {
-    let id = |s: &[u8]| -> Option<Id> {
-        if s.is_empty() || s.contains(&b':') {
-            return None;
-        }
-        Some(match parse_u64(s) {
-            Some(n) if n < u32::MAX as u64 => Id::Num(n as u32),
-            Some(_) => return None,
-            None => Id::Name(s.to_vec()),
-        })
+/// `USER[:GROUP]`, each a number or a name to look up in the rootfs.
+pub fn parse_user(v: &[u8]) -> Option<UserSpec> {
+    let (u, g) = match split2(v) {
+        Some((u, g)) => (u, Some(g)),
+        None => (v, None),
     };
-    match split2(v) {
-        Some((u, g)) => Some(UserSpec {
-            user: id(u)?,
-            group: Some(id(g)?),
-        }),
-        None => Some(UserSpec {
-            user: id(v)?,
-            group: None,
-        }),
+    let group = match g {
+        Some(g) => Some(parse_id(g)?),
+        None => None,
+    };
+    Some(UserSpec {
+        user: parse_id(u)?,
+        group,
+    })
+}
+
+fn parse_id(s: &[u8]) -> Option<Id> {
+    if s.is_empty() || s.contains(&b':') {
+        return None;
     }
+    Some(match parse_u64(s) {
+        Some(n) if n < u32::MAX as u64 => Id::Num(n as u32),
+        Some(_) => return None,
+        None => Id::Name(s.to_vec()),
+    })
 }
 
 /// setrlimit(2)'s resources by name, in RLIMIT_* number order.
@@ -633,24 +633,16 @@ const RLIMITS: [&str; 16] = [
 ];
 
 fn parse_rlimit(v: &[u8]) -> Option<Rlimit> {
-    let eq = v.iter().position(|&b| b == b'=')?;
-    let (name, vals) = (&v[..eq], &v[eq + 1..]);
-    let name = if name.len() > 7 && name[..7].eq_ignore_ascii_case(b"RLIMIT_") {
-        &name[7..]
-    } else {
-        name
+    let (name, vals) = split_at_byte(v, b'=')?;
+    let name = match name.split_at_checked(7) {
+        Some((p, rest)) if !rest.is_empty() && p.eq_ignore_ascii_case(b"RLIMIT_") => rest,
+        _ => name,
     };
     let resource = RLIMITS
         .iter()
         .position(|r| r.as_bytes().eq_ignore_ascii_case(name))? as u32;
-    let limit = |s: &[u8]| match s {
-        b"unlimited" | b"-1" => Some(RLIM_INFINITY),
-        _ => parse_u64(s),
-    };
-    let (soft, hard) = match split2(vals) {
-        Some((s, h)) => (limit(s)?, limit(h)?),
-        None => (limit(vals)?, limit(vals)?),
-    };
+    let (s, h) = split2(vals).unwrap_or((vals, vals));
+    let (soft, hard) = (limit(s)?, limit(h)?);
     (soft <= hard).then_some(Rlimit {
         resource,
         soft,
@@ -658,22 +650,38 @@ fn parse_rlimit(v: &[u8]) -> Option<Rlimit> {
     })
 }
 
-fn split2(v: &[u8]) -> Option<(&[u8], &[u8])> {
-    let p = v.iter().position(|&b| b == b':')?;
-    Some((&v[..p], &v[p + 1..]))
+fn limit(s: &[u8]) -> Option<u64> {
+    match s {
+        b"unlimited" | b"-1" => Some(RLIM_INFINITY),
+        _ => parse_u64(s),
+    }
 }
 
-fn nonempty<'a>(name: &'static str, v: &'a [u8]) -> Result<&'a [u8]> {
+fn split_at_byte(v: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let p = v.iter().position(|&b| b == sep)?;
+    Some((&v[..p], v.get(p + 1..)?))
+}
+
+fn split2(v: &[u8]) -> Option<(&[u8], &[u8])> {
+    split_at_byte(v, b':')
+}
+
+fn nonempty(v: &[u8]) -> Bad<&[u8]> {
     if v.is_empty() {
-        return Err(Error::msg(name, b"", "needs a value"));
+        return Err("needs a value");
     }
     Ok(v)
 }
 
-/// Names, hostnames and cpu lists were checked to be ASCII before this;
-/// anything else (a cgroup parent) must be UTF-8 to be a cgroup path.
-fn utf8(v: &[u8]) -> String {
-    String::from(core::str::from_utf8(v).unwrap_or("?"))
+#[inline(never)]
+fn set(slot: &mut Option<Vec<u8>>, v: &[u8]) {
+    *slot = Some(v.to_vec());
+}
+
+/// Names, hostnames and cpu lists were checked to be ASCII before this.
+#[inline(never)]
+fn set_str(slot: &mut Option<String>, v: &[u8]) {
+    *slot = Some(String::from(core::str::from_utf8(v).unwrap_or("?")));
 }
 
 #[cfg(test)]

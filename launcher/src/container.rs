@@ -8,23 +8,20 @@
 //! cgroup, and its uid/gid maps are written. Nothing here may print: every
 //! failure goes back to the host stage as one rendered line.
 
-use crate::caps;
-use crate::exec::{self, load_init};
+use crate::exec::{become_and_exec, load_init, Process};
 use crate::host::Launch;
 use crate::mounts::{self, RootPlan};
 use crate::sync::{self, Msg};
-use husk_sys::caps::{ambient_clear_all, ambient_raise, bounding_drop, capset, last_cap, CapSets};
-use husk_sys::fd::{close_range, CLOSE_RANGE_CLOEXEC};
 use husk_sys::fs;
 use husk_sys::ns::{
     self, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,
 };
-use husk_sys::process::{self, prctl, PR_SET_KEEPCAPS, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG};
-use husk_sys::signal::{rt_sigprocmask, SIGCHLD, SIGKILL, SIG_SETMASK};
+use husk_sys::process::{self, prctl, PR_SET_PDEATHSIG};
+use husk_sys::signal::{SIGCHLD, SIGKILL};
+use husk_sys::{Context, Errno, Error, Fd, OwnedFd};
 
 /// clone(2): the child's parent is our parent.
 const CLONE_PARENT: u64 = 0x8000;
-use husk_sys::{CBuf, Context, Errno, Error, Fd, OwnedFd};
 
 /// The container stage's entry: never returns.
 pub fn run(l: &Launch, sock: OwnedFd) -> ! {
@@ -61,22 +58,27 @@ fn setup_and_exec(l: &Launch, sock: Fd) -> Result<(i32, Error), Error> {
     }
     set_host_names(l)?;
     bring_up_loopback(l)?;
-    apply_rlimits(l)?;
     make_workdir(l)?;
     let memfd = load_init(&l.init)?;
-    set_no_new_privs(l)?;
-    switch_user_and_capabilities(l)?;
-    enter_workdir(l)?;
-    close_other_fds()?;
     fs::umask(0o022);
-    rt_sigprocmask(SIG_SETMASK, l.old_mask).ctx("restore the signal mask")?;
-    sync::send(sock, &Msg::Exec)?;
-    Ok(exec::exec(
-        memfd.as_ref(),
-        &l.command_path,
-        l.argv.argv(),
-        l.envp.argv(),
-    ))
+    let uid = l.id.uid;
+    Ok(become_and_exec(&Process {
+        rlimits: &l.c.rlimits,
+        no_new_privs: l.c.no_new_privs,
+        uid,
+        gid: l.id.gid,
+        // Empty: setgroups is denied; see Process::groups.
+        groups: if l.deny_setgroups { &[] } else { &l.id.groups },
+        caps: crate::caps::plan(l.c.caps.set, l.c.caps.added, uid, husk_sys::caps::last_cap()),
+        workdir: l.c.workdir.as_deref().unwrap_or(b"/"),
+        mask: l.old_mask,
+        sync: Some(sock),
+        memfd: memfd.as_ref().map(OwnedFd::fd),
+        command: &l.command_path,
+        path: b"",
+        argv: l.argv.argv(),
+        envp: l.envp.argv(),
+    }))
 }
 
 /// If the host stage dies while we set up, so do we: nobody would clean up.
@@ -194,14 +196,6 @@ fn bring_up_loopback(l: &Launch) -> Result<(), Error> {
     husk_sys::net::set_link_up(b"lo").at("bring up", b"lo")
 }
 
-/// Before dropping capabilities: raising a hard limit needs CAP_SYS_RESOURCE.
-fn apply_rlimits(l: &Launch) -> Result<(), Error> {
-    for r in &l.c.rlimits {
-        process::setrlimit(r.resource, r.soft, r.hard).at("setrlimit", b"--rlimit")?;
-    }
-    Ok(())
-}
-
 /// Create the workdir while still root (docker does too); entering it waits
 /// until we are the container's user, so its permissions apply.
 fn make_workdir(l: &Launch) -> Result<(), Error> {
@@ -218,79 +212,3 @@ fn make_workdir(l: &Launch) -> Result<(), Error> {
     Ok(())
 }
 
-fn set_no_new_privs(l: &Launch) -> Result<(), Error> {
-    if l.c.no_new_privs {
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).ctx("prctl PR_SET_NO_NEW_PRIVS")?;
-    }
-    Ok(())
-}
-
-/// Bounding set first (it needs CAP_SETPCAP, which the user may not keep),
-/// then the ids with PR_SET_KEEPCAPS so setresuid does not empty the
-/// permitted set, then the final sets. See caps.rs for which set gets what.
-fn switch_user_and_capabilities(l: &Launch) -> Result<(), Error> {
-    let last = last_cap();
-    let plan = caps::plan(l.c.caps.set, l.c.caps.added, l.id.uid, last);
-    for cap in 0..=last {
-        if plan.bounding & (1 << cap) == 0 {
-            bounding_drop(cap).ctx("drop from the bounding set")?;
-        }
-    }
-    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0).ctx("prctl PR_SET_KEEPCAPS")?;
-    // After "setgroups deny" (rootless) the kernel refuses setgroups for
-    // good; the process keeps the empty list it was born with.
-    if !l.deny_setgroups {
-        process::setgroups(&l.id.groups).ctx("setgroups")?;
-    }
-    let (uid, gid) = (l.id.uid, l.id.gid);
-    process::setresgid(gid, gid, gid).map_err(|e| unmapped("setresgid", gid, e))?;
-    process::setresuid(uid, uid, uid).map_err(|e| unmapped("setresuid", uid, e))?;
-    let sets = CapSets {
-        effective: plan.effective,
-        permitted: plan.permitted,
-        inheritable: plan.inheritable,
-    };
-    capset(sets).ctx("capset")?;
-    ambient_clear_all().ctx("clear the ambient set")?;
-    for cap in 0..=last {
-        if plan.ambient & (1 << cap) != 0 {
-            ambient_raise(cap).ctx("raise ambient capability")?;
-        }
-    }
-    prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0)
-        .map(|_| ())
-        .ctx("prctl PR_SET_KEEPCAPS")
-}
-
-fn unmapped(op: &'static str, id: u32, e: Errno) -> Error {
-    let mut b = CBuf::<16>::new();
-    husk_sys::fmt::Sink::u(&mut b, id as u64);
-    let mut err = Error::sys(op, b.bytes(), e);
-    if e == Errno::EINVAL {
-        err.detail = "the id is not mapped in the user namespace";
-    }
-    err
-}
-
-/// chdir, then make sure the cwd is inside the root: a workdir such as
-/// /proc/self/fd/N naming a leaked host directory would leave it outside
-/// (CVE-2024-21626), and the kernel then prefixes getcwd with "(unreachable)".
-fn enter_workdir(l: &Launch) -> Result<(), Error> {
-    let w = l.c.workdir.as_deref().unwrap_or(b"/");
-    let mut p = CBuf::<4096>::from(w);
-    fs::chdir(p.cstr().at("chdir", w)?).at("chdir", w)?;
-    let mut buf = [0u8; 4096];
-    let cwd = fs::getcwd(&mut buf).at("getcwd", w)?;
-    if cwd.first() != Some(&b'/') {
-        return Err(Error::msg("workdir", w, "is outside the container's root"));
-    }
-    Ok(())
-}
-
-/// Only 0, 1 and 2 may reach the container: everything else (the sync
-/// socket, the init memfd, anything the caller leaked to us) is marked
-/// close-on-exec. The memfd still runs: execveat opens it before the
-/// close-on-exec pass.
-fn close_other_fds() -> Result<(), Error> {
-    close_range(3, u32::MAX, CLOSE_RANGE_CLOEXEC).ctx("close_range")
-}

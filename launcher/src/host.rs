@@ -12,10 +12,11 @@ use crate::container;
 use crate::exec::{self, InitImage};
 use crate::idmap;
 use crate::rootfs;
-use crate::spec::{Container, IdMap, Init};
+use crate::spec::{Container, IdMap, Init, DEFAULT_STORE};
 use crate::state::{self, State, StateDir, Status};
 use crate::sync::{self, Msg};
 use crate::user::{self, Identity};
+use crate::{cli, mounts};
 use alloc::string::String;
 use alloc::vec::Vec;
 use husk_sys::fmt::Sink;
@@ -142,9 +143,10 @@ pub fn start(
     if c.name.is_none() {
         c.name = Some(state::generate_name());
     }
+    resolve_image(c)?;
     let c: &Container = c;
-    let mut l = prepare(c, euid, builtin)?;
-    let mut st = initial_state(c, &l);
+    let mut st = State::default();
+    let mut l = prepare(c, euid, builtin, &mut st)?;
     let (dir, lock) = StateDir::create(&state_root(c), &st)?;
     l.state_dir = dir.path().to_vec();
     left.state = Some(dir);
@@ -157,40 +159,98 @@ pub fn start(
     Ok(Started { pid, name: l.name })
 }
 
-/// Every check that needs the filesystem, before anything is created.
-fn prepare<'a>(c: &'a Container, euid: u32, builtin: &'static [u8]) -> Result<Launch<'a>, Fail> {
-    let name = c.name.clone().unwrap_or_default();
-    let layers = absolute_layers(&c.layers)?;
-    let layer_fds = rootfs::open_layers(&layers)?;
-    let id = find_identity(c, &layer_fds)?;
-    let hostname = c.hostname().as_bytes().to_vec();
-    let term = if process::isatty(Fd::STDIN) {
-        Some(rt::getenv(b"TERM").unwrap_or(b"xterm"))
+/// `--image`: the image's layers become the lower layers, and its config
+/// fills in what the command line left open, as docker does: Env goes
+/// before `-e`, WorkingDir and User apply unless `-w` or `-u` is given, and
+/// Entrypoint is followed by COMMAND, or by Cmd when there is no COMMAND.
+fn resolve_image(c: &mut Container) -> Result<(), Error> {
+    let Some(name) = &c.image else { return Ok(()) };
+    let store = c.store.as_deref().unwrap_or(DEFAULT_STORE);
+    let img = husk_rootfs::store::read_image(store, name)?;
+    let cfg = img.config;
+    c.layers = img.layers;
+    let mut env = strings(cfg.env);
+    env.append(&mut c.env);
+    c.env = env;
+    if c.workdir.is_none() && !cfg.working_dir.is_empty() {
+        c.workdir = Some(cfg.working_dir.into_bytes());
+    }
+    if c.user.is_none() && !cfg.user.is_empty() {
+        let u = cfg.user.as_bytes();
+        c.user = Some(
+            cli::parse_user(u).ok_or_else(|| Error::msg("image user", u, "want USER[:GROUP]"))?,
+        );
+    }
+    let mut cmd = strings(cfg.entrypoint);
+    cmd.append(&mut if c.command.is_empty() {
+        strings(cfg.cmd)
     } else {
-        None
+        core::mem::take(&mut c.command)
+    });
+    c.command = cmd;
+    if c.command.is_empty() {
+        return Err(Error::msg(
+            "image",
+            name,
+            "has no Entrypoint or Cmd: give a COMMAND",
+        ));
+    }
+    Ok(())
+}
+
+fn strings(v: Vec<String>) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(v.len());
+    for s in v {
+        out.push(s.into_bytes());
+    }
+    out
+}
+
+/// Every check that needs the filesystem, before anything is created; and
+/// the state as known before the clone (all but the init's pid).
+fn prepare<'a>(
+    c: &'a Container,
+    euid: u32,
+    builtin: &'static [u8],
+    st: &mut State,
+) -> Result<Launch<'a>, Fail> {
+    let name = c.name.clone().unwrap_or_default();
+    let layers = absolute_layers(c)?;
+    if c.is_overlay() {
+        check_overlay(c, &layers, &name, euid)?;
+    }
+    let layer_fds = rootfs::open_layers(&layers)?;
+    let passwd = rootfs::read_file(&layer_fds, b"/etc/passwd");
+    let group = rootfs::read_file(&layer_fds, b"/etc/group");
+    let id = user::identity(c.user.as_ref(), &passwd, &group)?;
+    let hostname = c.hostname().as_bytes().to_vec();
+    let term = match process::isatty(Fd::STDIN) {
+        true => Some(rt::getenv(b"TERM").unwrap_or(b"xterm")),
+        false => None,
     };
     let env = exec::environment(&hostname, &id.home, term, &c.env);
     let workdir = c.workdir.as_deref().unwrap_or(b"/");
-    let command_path =
-        rootfs::find_command(&layer_fds, &c.command[0], exec::path_of(&env), workdir).map_err(
-            |(code, e)| Fail {
-                code,
-                ..Fail::from(e)
-            },
-        )?;
+    let cmd = c.command.first().map_or(&b""[..], |c| c);
+    let command_path = rootfs::find_command(&layer_fds, cmd, exec::path_of(&env), workdir)
+        .map_err(|(code, e)| Fail {
+            code,
+            ..Fail::from(e)
+        })?;
     for dst in c
         .binds
         .iter()
         .map(|b| &b.dst)
         .chain(c.tmpfs.iter().map(|t| &t.dst))
     {
-        if layer_fds.iter().any(|l| rootfs::escapes(l.fd(), dst)) {
-            return Err(Error::msg(
-                "mount destination",
-                dst,
-                "escapes the root through a symlink",
-            )
-            .into());
+        for l in &layer_fds {
+            if rootfs::escapes(l.fd(), dst) {
+                return Err(Error::msg(
+                    "mount destination",
+                    dst,
+                    "escapes the root through a symlink",
+                )
+                .into());
+            }
         }
     }
     // Only checked here: a mount in our namespace cannot be the source of a
@@ -210,12 +270,8 @@ fn prepare<'a>(c: &'a Container, euid: u32, builtin: &'static [u8]) -> Result<La
         Init::None => InitImage::None,
         Init::Path(p) => InitImage::File(open_host(p, O_RDONLY, "init image")?),
         Init::Builtin if builtin.is_empty() => {
-            return Err(Error::msg(
-                "init",
-                b"",
-                "no husk-init built into this husk: use --init PATH or --no-init",
-            )
-            .into())
+            let why = "no husk-init built into this husk: use --init PATH or --no-init";
+            return Err(Error::msg("init", b"", why).into());
         }
         Init::Builtin => InitImage::Builtin(builtin),
     };
@@ -225,15 +281,35 @@ fn prepare<'a>(c: &'a Container, euid: u32, builtin: &'static [u8]) -> Result<La
         envp.push(e).at("env", e)?;
     }
     let userns = c.wants_userns(euid);
-    let (uid_maps, gid_maps) = if userns {
-        (
-            idmap::maps_or_default(&c.uid_maps, euid),
-            idmap::maps_or_default(&c.gid_maps, process::getgid()),
-        )
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    let (mut uid_maps, mut gid_maps) = (Vec::new(), Vec::new());
+    if userns {
+        uid_maps = idmap::maps_or_default(&c.uid_maps, euid);
+        gid_maps = idmap::maps_or_default(&c.gid_maps, process::getgid());
+    }
     let pid_joined = c.joins.iter().any(|j| j.kind == CLONE_NEWPID);
+    let plan = crate::caps::plan(c.caps.set, c.caps.added, id.uid, husk_sys::caps::last_cap());
+    *st = State {
+        name: name.clone(),
+        monitor_pid: process::getpid(),
+        created: state::now(),
+        rootfs: layers.join(&b':'),
+        command: c.command.clone(),
+        cap_bounding: plan.bounding,
+        cap_effective: plan.effective,
+        cap_permitted: plan.permitted,
+        cap_ambient: plan.ambient,
+        no_new_privs: c.no_new_privs,
+        uid: id.uid,
+        gid: id.gid,
+        groups: id.groups.clone(),
+        env,
+        workdir: workdir.to_vec(),
+        auto_remove: c.auto_remove,
+        ..State::default()
+    };
+    for r in &c.rlimits {
+        st.rlimits.push((r.resource, r.soft, r.hard));
+    }
     Ok(Launch {
         c,
         name,
@@ -257,36 +333,56 @@ fn prepare<'a>(c: &'a Container, euid: u32, builtin: &'static [u8]) -> Result<La
 
 /// Layers relative to the cwd become absolute: they end up in overlay's
 /// options and in error messages.
-fn absolute_layers(layers: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Error> {
+fn absolute_layers(c: &Container) -> Result<Vec<Vec<u8>>, Error> {
     let mut buf = [0u8; 4096];
     let cwd = fs::getcwd(&mut buf).ctx("getcwd")?;
-    Ok(layers
-        .iter()
-        .map(|l| {
-            if l.first() == Some(&b'/') {
-                l.clone()
-            } else {
-                [cwd, b"/", l].concat()
-            }
-        })
-        .collect())
+    let mut out = Vec::with_capacity(c.layers.len());
+    for l in &c.layers {
+        let mut a = Vec::new();
+        if l.first() != Some(&b'/') {
+            a.b(cwd).c(b'/');
+        }
+        a.b(l);
+        out.push(a);
+    }
+    Ok(out)
 }
 
-fn find_identity(c: &Container, layers: &[OwnedFd]) -> Result<Identity, Error> {
-    let passwd = rootfs::read_file(layers, b"/etc/passwd");
-    let group = rootfs::read_file(layers, b"/etc/group");
-    user::resolve(c.user.as_ref(), &passwd, &group).map_err(|detail| {
-        let mut e = Error::msg("-u", b"", detail);
-        if let Some(u) = &c.user {
-            let mut b = Vec::new();
-            match &u.user {
-                crate::spec::Id::Num(n) => b.u(*n as u64),
-                crate::spec::Id::Name(s) => b.b(s),
-            };
-            e.set_obj(&b);
-        }
-        e
-    })
+/// overlayfs stacks at most 500 lower layers (OVL_MAX_STACK), and mount(2)
+/// copies at most a page of options: refuse what it would refuse, with a
+/// message that says why, before anything is created.
+fn check_overlay(c: &Container, layers: &[Vec<u8>], name: &str, euid: u32) -> Result<(), Error> {
+    let mut state_dir = state_root(c);
+    state_dir.c(b'/').s(name);
+    let plan = mounts::RootPlan {
+        layers,
+        overlay: true,
+        upper: c.upper.as_deref(),
+        state_dir: &state_dir,
+        userns: c.wants_userns(euid),
+    };
+    for l in layers {
+        cli::check_layer(l)?;
+    }
+    let mut o = CBuf::<4096>::new();
+    mounts::overlay_options(&plan, &mut o);
+    let mut n = Vec::new();
+    n.u(layers.len() as u64).s(" layers");
+    if layers.len() > 500 {
+        return Err(Error::msg(
+            "overlay",
+            &n,
+            "overlayfs stacks at most 500 lower layers",
+        ));
+    }
+    if o.cstr().is_err() {
+        return Err(Error::msg(
+            "overlay",
+            &n,
+            "their paths do not fit in mount(2)'s 4096-byte options",
+        ));
+    }
+    Ok(())
 }
 
 pub fn open_host(p: &[u8], flags: i32, what: &'static str) -> Result<OwnedFd, Error> {
@@ -470,44 +566,6 @@ pub fn wait_foreground(s: &Started, left: &mut Leftovers) -> Result<i32, Fail> {
         if si.signo != SIGCHLD {
             let _ = process::kill(s.pid, si.signo);
         }
-    }
-}
-
-/// The state as known before the clone: everything but the init's pid.
-fn initial_state(c: &Container, l: &Launch) -> State {
-    let plan = crate::caps::plan(
-        c.caps.set,
-        c.caps.added,
-        l.id.uid,
-        husk_sys::caps::last_cap(),
-    );
-    let envp = l.envp.argv();
-    State {
-        name: l.name.clone(),
-        monitor_pid: process::getpid(),
-        created: state::now(),
-        rootfs: l.layers.join(&b':'),
-        command: c.command.clone(),
-        cap_bounding: plan.bounding,
-        cap_effective: plan.effective,
-        cap_permitted: plan.permitted,
-        cap_ambient: plan.ambient,
-        no_new_privs: c.no_new_privs,
-        rlimits: c
-            .rlimits
-            .iter()
-            .map(|r| (r.resource, r.soft, r.hard))
-            .collect(),
-        uid: l.id.uid,
-        gid: l.id.gid,
-        groups: l.id.groups.clone(),
-        env: (0..envp.len())
-            .filter_map(|i| envp.get(i))
-            .map(<[u8]>::to_vec)
-            .collect(),
-        workdir: c.workdir.clone().unwrap_or_else(|| b"/".to_vec()),
-        auto_remove: c.auto_remove,
-        ..State::default()
     }
 }
 

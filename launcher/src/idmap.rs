@@ -30,12 +30,8 @@ pub fn maps_or_default(explicit: &[IdMap], outside: u32) -> Vec<IdMap> {
 pub fn render(maps: &[IdMap]) -> Vec<u8> {
     let mut out = Vec::new();
     for m in maps {
-        out.u(m.inside as u64)
-            .c(b' ')
-            .u(m.outside as u64)
-            .c(b' ')
-            .u(m.count as u64)
-            .c(b'\n');
+        out.u(m.inside as u64).c(b' ').u(m.outside as u64).c(b' ');
+        out.u(m.count as u64).c(b'\n');
     }
     out
 }
@@ -59,8 +55,7 @@ pub fn write_maps(
 fn write_proc(pid: i32, file: &str, data: &[u8]) -> Result<(), Error> {
     let mut p = CBuf::<64>::new();
     p.s("/proc/").u(pid as u64).c(b'/').s(file);
-    let path = p.cstr().at("write", b"/proc/PID/map")?;
-    let r = fs::write_file(Fd::CWD, path, data);
+    let r = p.cstr().and_then(|path| fs::write_file(Fd::CWD, path, data));
     r.at("write", p.bytes())
 }
 

@@ -15,6 +15,7 @@ pub mod container;
 pub mod exec;
 pub mod host;
 pub mod idmap;
+pub mod lz;
 pub mod mounts;
 pub mod rootfs;
 pub mod spec;

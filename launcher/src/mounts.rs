@@ -48,16 +48,6 @@ pub const READ_ONLY: [&[u8]; 5] = [
     b"/proc/sysrq-trigger",
 ];
 
-/// The character devices every container gets: (name, major, minor).
-const DEVICES: [(&[u8], u32, u32); 6] = [
-    (b"null", 1, 3),
-    (b"zero", 1, 5),
-    (b"full", 1, 7),
-    (b"random", 1, 8),
-    (b"urandom", 1, 9),
-    (b"tty", 5, 0),
-];
-
 /// One step of the plan; `target` is a path inside the container.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mount {
@@ -94,120 +84,125 @@ pub enum Op {
     ReadOnly,
 }
 
-/// What the container's mount namespace gets after its root, in order:
-/// proc, sys, /dev, the user's binds and tmpfs, then the masks (last, so a
-/// bind cannot uncover a masked path).
-pub fn plan(c: &Container, userns: bool) -> Vec<Mount> {
-    let mut p = Vec::new();
-    let mut add = |target: &[u8], op: Op| {
-        p.push(Mount {
-            target: target.to_vec(),
-            op,
-        })
-    };
-    let fs = |fstype: &'static CStr, flags: u64, data: &[u8]| Op::Fs {
-        fstype,
-        flags,
-        data: data.to_vec(),
-    };
-    add(b"/proc", fs(c"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b""));
-    add(
+/// A step of the fixed part of the plan, before the spec is known.
+enum Base {
+    Fs(&'static CStr, u64, &'static [u8]),
+    Dev(u32, u32),
+    Link(&'static [u8]),
+}
+
+const NOSUID_NODEV_NOEXEC: u64 = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+/// proc, sys and /dev, in mount order.
+const BASE: [(&[u8], Base); 17] = [
+    (b"/proc", Base::Fs(c"proc", NOSUID_NODEV_NOEXEC, b"")),
+    (
         b"/sys",
-        fs(c"sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, b""),
-    );
-    add(
+        Base::Fs(c"sysfs", NOSUID_NODEV_NOEXEC | MS_RDONLY, b""),
+    ),
+    (
         b"/dev",
-        fs(
+        Base::Fs(
             c"tmpfs",
             MS_NOSUID | MS_STRICTATIME,
             b"mode=755,size=65536k",
         ),
-    );
-    for (name, major, minor) in DEVICES {
-        add(
-            &[b"/dev/", name].concat(),
-            Op::Device {
+    ),
+    (b"/dev/null", Base::Dev(1, 3)),
+    (b"/dev/zero", Base::Dev(1, 5)),
+    (b"/dev/full", Base::Dev(1, 7)),
+    (b"/dev/random", Base::Dev(1, 8)),
+    (b"/dev/urandom", Base::Dev(1, 9)),
+    (b"/dev/tty", Base::Dev(5, 0)),
+    // gid=5 is the tty group of most distributions; in a user namespace it
+    // may be unmapped, and devpts then refuses the mount (EINVAL): plan()
+    // cuts it off there.
+    (
+        b"/dev/pts",
+        Base::Fs(
+            c"devpts",
+            MS_NOSUID | MS_NOEXEC,
+            b"newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ),
+    ),
+    (b"/dev/ptmx", Base::Link(b"pts/ptmx")),
+    (
+        b"/dev/shm",
+        Base::Fs(c"tmpfs", NOSUID_NODEV_NOEXEC, b"mode=1777,size=65536k"),
+    ),
+    (
+        b"/dev/mqueue",
+        Base::Fs(c"mqueue", NOSUID_NODEV_NOEXEC, b""),
+    ),
+    (b"/dev/fd", Base::Link(b"/proc/self/fd")),
+    (b"/dev/stdin", Base::Link(b"/proc/self/fd/0")),
+    (b"/dev/stdout", Base::Link(b"/proc/self/fd/1")),
+    (b"/dev/stderr", Base::Link(b"/proc/self/fd/2")),
+];
+
+/// What the container's mount namespace gets after its root, in order:
+/// proc, sys, /dev, the user's binds and tmpfs, then the masks (last, so a
+/// bind cannot uncover a masked path).
+pub fn plan(c: &Container, userns: bool) -> Vec<Mount> {
+    let mut p: Vec<(&[u8], Op)> = Vec::new();
+    for (target, b) in &BASE {
+        let op = match *b {
+            Base::Fs(fstype, flags, data) => {
+                let cut = if userns && data.ends_with(b",gid=5") {
+                    6
+                } else {
+                    0
+                };
+                Op::Fs {
+                    fstype,
+                    flags,
+                    data: data[..data.len() - cut].to_vec(),
+                }
+            }
+            Base::Dev(major, minor) => Op::Device {
                 major,
                 minor,
                 bind_host: userns,
             },
-        );
+            Base::Link(to) => Op::Symlink { to },
+        };
+        p.push((*target, op));
     }
-    // gid=5 is the tty group of most distributions; in a user namespace it
-    // may be unmapped, and devpts then refuses the mount (EINVAL).
-    let pts: &[u8] = if userns {
-        b"newinstance,ptmxmode=0666,mode=0620"
-    } else {
-        b"newinstance,ptmxmode=0666,mode=0620,gid=5"
-    };
-    add(b"/dev/pts", fs(c"devpts", MS_NOSUID | MS_NOEXEC, pts));
-    add(b"/dev/ptmx", Op::Symlink { to: b"pts/ptmx" });
-    add(
-        b"/dev/shm",
-        fs(
-            c"tmpfs",
-            MS_NOSUID | MS_NODEV | MS_NOEXEC,
-            b"mode=1777,size=65536k",
-        ),
-    );
-    add(
-        b"/dev/mqueue",
-        fs(c"mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, b""),
-    );
-    add(
-        b"/dev/fd",
-        Op::Symlink {
-            to: b"/proc/self/fd",
-        },
-    );
-    add(
-        b"/dev/stdin",
-        Op::Symlink {
-            to: b"/proc/self/fd/0",
-        },
-    );
-    add(
-        b"/dev/stdout",
-        Op::Symlink {
-            to: b"/proc/self/fd/1",
-        },
-    );
-    add(
-        b"/dev/stderr",
-        Op::Symlink {
-            to: b"/proc/self/fd/2",
-        },
-    );
     for (index, b) in c.binds.iter().enumerate() {
-        add(
+        p.push((
             &b.dst,
             Op::Bind {
                 index,
                 read_only: b.read_only,
             },
-        );
+        ));
     }
     for Tmpfs { dst, size } in &c.tmpfs {
         let mut data = Vec::from(&b"mode=1777"[..]);
         if let Some(s) = size {
             data.s(",size=").u(*s);
         }
-        add(
+        p.push((
             dst,
             Op::Fs {
                 fstype: c"tmpfs",
                 flags: MS_NOSUID | MS_NODEV,
                 data,
             },
-        );
+        ));
     }
-    for m in MASKED {
-        add(m, Op::Mask);
+    for target in MASKED {
+        p.push((target, Op::Mask));
     }
-    for r in READ_ONLY {
-        add(r, Op::ReadOnly);
+    for target in READ_ONLY {
+        p.push((target, Op::ReadOnly));
     }
-    p
+    p.into_iter()
+        .map(|(t, op)| Mount {
+            target: t.to_vec(),
+            op,
+        })
+        .collect()
 }
 
 /// `/proc/self/fd/N`: the mount target or source that is exactly `fd`.
@@ -215,6 +210,28 @@ pub fn fd_path(fd: Fd) -> CBuf<32> {
     let mut p = CBuf::<32>::new();
     p.s("/proc/self/fd/").u(fd.0 as u64);
     p
+}
+
+/// mount(2) onto exactly the inode `target` is open on.
+fn mount_on(
+    src: Option<&CStr>,
+    target: Fd,
+    fstype: Option<&CStr>,
+    flags: u64,
+    data: Option<&CStr>,
+) -> Result<(), Errno> {
+    mount(src, fd_path(target).cstr()?, fstype, flags, data)
+}
+
+/// A recursive bind of the inode `src` is open on onto `target`'s.
+fn bind_fd(src: Fd, target: Fd) -> Result<(), Errno> {
+    mount_on(
+        Some(fd_path(src).cstr()?),
+        target,
+        None,
+        MS_BIND | MS_REC,
+        None,
+    )
 }
 
 /// Make every mount private before touching anything, or our mounts would
@@ -234,174 +251,160 @@ pub struct RootPlan<'a> {
     pub userns: bool,
 }
 
+/// overlayfs's options for the plan. mount(2) copies at most a page of
+/// options, so a `cstr()` that fails with ENAMETOOLONG here means too many
+/// or too long layers (the host stage checks this before creating anything).
+pub fn overlay_options(r: &RootPlan, o: &mut CBuf<4096>) {
+    o.s("lowerdir=");
+    for (i, l) in r.layers.iter().enumerate() {
+        if i > 0 {
+            o.c(b':');
+        }
+        o.b(l);
+    }
+    // The work dir must be on the upper's filesystem: beside it.
+    let (dir, upper, work) = match r.upper {
+        Some(u) => (u, "", ".work"),
+        None => (r.state_dir, "/upper", "/work"),
+    };
+    o.s(",upperdir=")
+        .b(dir)
+        .s(upper)
+        .s(",workdir=")
+        .b(dir)
+        .s(work);
+    // Without trusted.* xattrs (a user namespace), overlay keeps its
+    // whiteouts and opaque markers in user.* xattrs (5.11+).
+    if r.userns {
+        o.s(",userxattr");
+    }
+}
+
 /// Mount the root: a bind of the single layer onto itself, or an overlay.
 /// Returns an O_PATH fd of the root mount.
 pub fn mount_root(r: &RootPlan) -> Result<OwnedFd, Error> {
-    let mut target = CBuf::<4096>::new();
+    let mut t = CBuf::<4096>::new();
+    let s = r.state_dir;
     if !r.overlay {
-        let l = &r.layers[0];
-        let mut p = CBuf::<4096>::from(l);
-        let p = p.cstr().at("rootfs", l)?;
+        let l = r.layers.first().map_or(&b""[..], |l| l);
+        t.b(l);
+        let p = t.cstr().at("rootfs", l)?;
         // pivot_root needs the new root to be a mount point: bind it onto itself.
         mount(Some(p), p, None, MS_BIND | MS_REC, None).at("bind rootfs", l)?;
-        target.b(l);
     } else {
-        let mut opts = Vec::from(&b"lowerdir="[..]);
-        for (i, l) in r.layers.iter().enumerate() {
-            if i > 0 {
-                opts.push(b':');
-            }
-            opts.extend_from_slice(l);
-        }
-        let mut base = CBuf::<4096>::from(r.state_dir);
+        t.b(s);
         match r.upper {
             Some(u) => {
-                // The work dir must be on the upper's filesystem: beside it.
-                let work = [u, b".work"].concat();
                 make_dir(u)?;
-                make_dir(&work)?;
-                opts.s(",upperdir=").b(u).s(",workdir=").b(&work);
-                target.b(r.state_dir);
+                make_dir(&[u, b".work"].concat())?;
             }
             None => {
-                let b = base.cstr().at("state dir", r.state_dir)?;
+                let flags = MS_NOSUID | MS_NODEV;
                 mount(
                     Some(c"tmpfs"),
-                    b,
+                    t.cstr().at("state dir", s)?,
                     Some(c"tmpfs"),
-                    MS_NOSUID | MS_NODEV,
+                    flags,
                     Some(c"mode=0700"),
                 )
-                .at("mount tmpfs on", r.state_dir)?;
+                .at("mount tmpfs on", s)?;
                 for d in ["/upper", "/work", "/root"] {
-                    base.truncate(r.state_dir.len());
-                    base.s(d);
-                    make_dir(base.bytes())?;
+                    t.truncate(s.len());
+                    t.s(d);
+                    make_dir(t.bytes())?;
                 }
-                let s = r.state_dir;
-                opts.s(",upperdir=")
-                    .b(s)
-                    .s("/upper,workdir=")
-                    .b(s)
-                    .s("/work");
-                target.b(s).s("/root");
             }
         }
-        // Without trusted.* xattrs (a user namespace), overlay keeps its
-        // whiteouts and opaque markers in user.* xattrs (5.11+).
-        if r.userns {
-            opts.s(",userxattr");
+        let mut o = CBuf::<4096>::new();
+        overlay_options(r, &mut o);
+        let r = mount(
+            Some(c"overlay"),
+            t.cstr().at("overlay", s)?,
+            Some(c"overlay"),
+            0,
+            Some(o.cstr().at("overlay options", b"")?),
+        );
+        if let Err(e) = r {
+            let mut err = Error::sys("mount overlay on", t.bytes(), e);
+            // overlayfs answers ELOOP when layers overlap, which reads like
+            // a symlink problem; say what it means.
+            if e == Errno::ELOOP {
+                err.detail = "overlay directories may not overlap";
+            }
+            return Err(err);
         }
-        let mut data = CBuf::<8192>::from(&opts);
-        let t = target.bytes().to_vec();
-        let tc = target.cstr().at("overlay target", &t)?;
-        let d = data.cstr().at("overlay options", b"")?;
-        mount(Some(c"overlay"), tc, Some(c"overlay"), 0, Some(d))
-            .map_err(|e| overlay_error(e, &t))?;
     }
-    let t = target.cstr().at("rootfs", b"")?;
-    fs::openat(Fd::CWD, t, O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at("open rootfs", target.bytes())
-}
-
-/// overlayfs answers ELOOP when layers overlap, which reads like a symlink
-/// problem; say what it means.
-fn overlay_error(e: Errno, target: &[u8]) -> Error {
-    let mut err = Error::sys("mount overlay on", target, e);
-    if e == Errno::ELOOP {
-        err.detail = "overlay directories may not overlap";
-    }
-    err
+    let p = t.cstr().at("rootfs", b"")?;
+    fs::openat(Fd::CWD, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at("open rootfs", t.bytes())
 }
 
 fn make_dir(p: &[u8]) -> Result<(), Error> {
     let mut c = CBuf::<4096>::from(p);
-    match fs::mkdirat(Fd::CWD, c.cstr().at("mkdir", p)?, 0o755) {
+    match c.cstr().and_then(|c| fs::mkdirat(Fd::CWD, c, 0o755)) {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
         Err(e) => Err(Error::sys("mkdir", p, e)),
     }
 }
 
 /// Apply the plan under `root`; `binds` are the sources the host stage
-/// opened, in `--bind` order.
+/// opened, in `--bind` order. Errors name the target.
 pub fn apply(root: Fd, plan: &[Mount], binds: &[OwnedFd]) -> Result<(), Error> {
     for m in plan {
-        apply_one(root, m, binds).map_err(|mut e| {
-            if e.obj().is_empty() {
-                e.set_obj(&m.target);
+        if let Err((op, errno)) = apply_one(root, m, binds) {
+            let mut e = Error::sys(op, &m.target, errno);
+            if errno == Errno::ENOSPC {
+                e.detail = "too many mounts? (see /proc/sys/fs/mount-max)";
             }
-            e
-        })?;
+            return Err(e);
+        }
     }
     Ok(())
 }
 
-fn apply_one(root: Fd, m: &Mount, binds: &[OwnedFd]) -> Result<(), Error> {
+/// A failed step of one mount: what was done, and the kernel's answer.
+type Step = (&'static str, Errno);
+
+fn apply_one(root: Fd, m: &Mount, binds: &[OwnedFd]) -> Result<(), Step> {
     let t = &m.target[..];
+    let at = |op: &'static str| move |e: Errno| (op, e);
     match &m.op {
         Op::Fs {
             fstype,
             flags,
             data,
         } => {
-            let dir = mkdir_in_root(root, t, Some(0o755)).at("mkdir", t)?;
+            let dir = mkdir_in_root(root, t, Some(0o755)).map_err(at("mkdir"))?;
             let mut d = CBuf::<256>::from(data);
-            let d = d.cstr().at("mount options", t)?;
-            let r = mount(
-                Some(fstype),
-                fd_path(dir.fd()).cstr().at("mount", t)?,
-                Some(fstype),
-                *flags,
-                Some(d),
-            );
-            match r {
+            match d
+                .cstr()
+                .and_then(|d| mount_on(Some(fstype), dir.fd(), Some(fstype), *flags, Some(d)))
+            {
                 // In a user namespace that does not own the pid or net
                 // namespace (--share), the kernel refuses a new proc or
                 // sysfs: show the host's through a recursive bind.
-                Err(Errno::EPERM) if matches!(fstype.to_bytes(), b"proc" | b"sysfs") => {
-                    let src = if fstype.to_bytes() == b"proc" {
-                        c"/proc"
-                    } else {
-                        c"/sys"
-                    };
-                    mount(
-                        Some(src),
-                        fd_path(dir.fd()).cstr().at("mount", t)?,
-                        None,
-                        MS_BIND | MS_REC,
-                        None,
-                    )
-                    .at("bind", src.to_bytes())?;
+                // (proc and sysfs: the no-exec mounts outside /dev.)
+                Err(Errno::EPERM) if *flags & MS_NOEXEC != 0 && !t.starts_with(b"/dev") => {
+                    let host = if t == b"/proc" { c"/proc" } else { c"/sys" };
+                    mount_on(Some(host), dir.fd(), None, MS_BIND | MS_REC, None)
+                        .map_err(at("bind host's"))?;
                     if flags & MS_RDONLY != 0 {
                         make_read_only(root, t)?;
                     }
                     Ok(())
                 }
                 // mqueue needs an ipc namespace owned by our user namespace.
-                Err(Errno::EPERM) if fstype.to_bytes() == b"mqueue" => Ok(()),
-                Err(Errno::ENOSPC) => {
-                    let mut e = Error::sys(mount_step(fstype), t, Errno::ENOSPC);
-                    e.detail = "too many mounts (see /proc/sys/fs/mount-max)";
-                    Err(e)
-                }
-                r => r.at(mount_step(fstype), t),
+                Err(Errno::EPERM) if t == b"/dev/mqueue" => Ok(()),
+                r => r.map_err(at("mount")),
             }
         }
         Op::Bind { index, read_only } => {
-            let src = &binds[*index];
-            let is_dir = fs::fstat(src.fd()).at("stat", t)?.is_dir();
-            let target = if is_dir {
-                mkdir_in_root(root, t, Some(0o755)).at("mkdir", t)?
+            let src = binds.get(*index).ok_or(("bind", Errno::EBADF))?;
+            let target = if fs::fstat(src.fd()).map_err(at("stat"))?.is_dir() {
+                mkdir_in_root(root, t, Some(0o755)).map_err(at("mkdir"))?
             } else {
-                make_file(root, t)?
+                make_file(root, t, 0o644)?
             };
-            mount(
-                Some(fd_path(src.fd()).cstr().at("bind", t)?),
-                fd_path(target.fd()).cstr().at("bind", t)?,
-                None,
-                MS_BIND | MS_REC,
-                None,
-            )
-            .at("bind mount on", t)?;
+            bind_fd(src.fd(), target.fd()).map_err(at("bind mount on"))?;
             if *read_only {
                 make_read_only(root, t)?;
             }
@@ -410,103 +413,61 @@ fn apply_one(root: Fd, m: &Mount, binds: &[OwnedFd]) -> Result<(), Error> {
         Op::Device {
             major,
             minor,
-            bind_host,
+            bind_host: false,
         } => {
-            let (parent, name) = split_parent(t);
-            let dir = mkdir_in_root(root, parent, Some(0o755)).at("mkdir", parent)?;
-            let mut n = CBuf::<64>::from(name);
-            let n = n.cstr().at("mknod", t)?;
-            if !*bind_host {
-                return fs::mknodat(dir.fd(), n, S_IFCHR | 0o666, fs::makedev(*major, *minor))
-                    .at("mknod", t);
-            }
-            let f = fs::openat(
-                dir.fd(),
-                n,
-                O_CREAT | O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
-                0o666,
-            )
-            .at("create", t)?;
+            let (dir, mut n) = parent_of(root, t)?;
+            let n = n.cstr().map_err(at("mknod"))?;
+            fs::mknodat(dir.fd(), n, S_IFCHR | 0o666, fs::makedev(*major, *minor))
+                .map_err(at("mknod"))
+        }
+        Op::Device { .. } => {
+            let f = make_file(root, t, 0o666)?;
             let mut host = CBuf::<64>::from(t);
-            mount(
-                Some(host.cstr().at("bind", t)?),
-                fd_path(f.fd()).cstr().at("bind", t)?,
-                None,
-                MS_BIND,
-                None,
-            )
-            .at("bind mount on", t)
+            let host = host.cstr().map_err(at("bind"))?;
+            mount_on(Some(host), f.fd(), None, MS_BIND, None).map_err(at("bind mount on"))
         }
         Op::Symlink { to } => {
-            let (parent, name) = split_parent(t);
-            let dir = mkdir_in_root(root, parent, Some(0o755)).at("mkdir", parent)?;
-            let mut n = CBuf::<64>::from(name);
+            let (dir, mut n) = parent_of(root, t)?;
             let mut to = CBuf::<64>::from(to);
             fs::symlinkat(
-                to.cstr().at("symlink", t)?,
+                to.cstr().map_err(at("symlink"))?,
                 dir.fd(),
-                n.cstr().at("symlink", t)?,
+                n.cstr().map_err(at("symlink"))?,
             )
-            .at("symlink", t)
+            .map_err(at("symlink"))
         }
-        Op::Mask => {
+        Op::Mask | Op::ReadOnly => {
             let fd = match open_in_root(root, t, O_PATH | O_NOFOLLOW, 0) {
                 Err(Errno::ENOENT) => return Ok(()),
-                r => r.at("open", t)?,
-            };
-            let target = fd_path(fd.fd());
-            let mut target = target;
-            let tc = target.cstr().at("mask", t)?;
-            if fs::fstat(fd.fd()).at("stat", t)?.is_dir() {
-                mount(
-                    Some(c"tmpfs"),
-                    tc,
-                    Some(c"tmpfs"),
-                    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                    Some(c"size=4k"),
-                )
-                .at("mask", t)
-            } else {
-                mount(Some(c"/dev/null"), tc, None, MS_BIND, None).at("mask", t)
-            }
-        }
-        Op::ReadOnly => {
-            let fd = match open_in_root(root, t, O_PATH | O_NOFOLLOW, 0) {
-                Err(Errno::ENOENT) => return Ok(()),
-                r => r.at("open", t)?,
+                r => r.map_err(at("open"))?,
             };
             let mut p = fd_path(fd.fd());
-            let pc = p.cstr().at("bind", t)?;
-            mount(Some(pc), pc, None, MS_BIND | MS_REC, None).at("bind mount on", t)?;
-            make_read_only(root, t)
+            let p = p.cstr().map_err(at("mask"))?;
+            if matches!(m.op, Op::ReadOnly) {
+                mount(Some(p), p, None, MS_BIND | MS_REC, None).map_err(at("bind mount on"))?;
+                make_read_only(root, t)
+            } else if fs::fstat(fd.fd()).map_err(at("stat"))?.is_dir() {
+                let flags = MS_RDONLY | NOSUID_NODEV_NOEXEC;
+                mount(Some(c"tmpfs"), p, Some(c"tmpfs"), flags, Some(c"size=4k"))
+                    .map_err(at("mask"))
+            } else {
+                mount(Some(c"/dev/null"), p, None, MS_BIND, None).map_err(at("mask"))
+            }
         }
-    }
-}
-
-fn mount_step(fstype: &CStr) -> &'static str {
-    match fstype.to_bytes() {
-        b"proc" => "mount proc on",
-        b"sysfs" => "mount sysfs on",
-        b"tmpfs" => "mount tmpfs on",
-        b"devpts" => "mount devpts on",
-        b"mqueue" => "mount mqueue on",
-        _ => "mount on",
     }
 }
 
 /// Make the mount now at `t` (and those below it) read-only, keeping its
 /// other flags: mount_setattr changes only what it is told, where a
 /// MS_REMOUNT would have to repeat every locked flag in a user namespace.
-fn make_read_only(root: Fd, t: &[u8]) -> Result<(), Error> {
+fn make_read_only(root: Fd, t: &[u8]) -> Result<(), Step> {
     // Open again: the fd used as the target names the covered directory,
     // this one the new mount on top of it.
-    let fd = open_in_root(root, t, O_PATH, 0).at("open", t)?;
-    let set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-    let set = if t.starts_with(b"/proc") {
-        set | MOUNT_ATTR_NOEXEC
-    } else {
-        set
-    };
+    let fd = open_in_root(root, t, O_PATH, 0).map_err(|e| ("open", e))?;
+    let mut set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if t.starts_with(b"/proc") {
+        set |= MOUNT_ATTR_NOEXEC;
+    }
     match mount_setattr(
         fd.fd(),
         c"",
@@ -515,38 +476,34 @@ fn make_read_only(root: Fd, t: &[u8]) -> Result<(), Error> {
         0,
     ) {
         Err(Errno::ENOSYS) => {
-            let mut p = fd_path(fd.fd());
             let flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
-            mount(None, p.cstr().at("remount", t)?, None, flags, None).at("remount read-only", t)
+            mount_on(None, fd.fd(), None, flags, None).map_err(|e| ("remount read-only", e))
         }
-        r => r.at("make read-only", t),
+        r => r.map_err(|e| ("make read-only", e)),
     }
 }
 
-/// A file to bind a file onto: created if missing, parents too.
-fn make_file(root: Fd, t: &[u8]) -> Result<OwnedFd, Error> {
+/// The directory `t` goes in (created if missing) and its last name.
+fn parent_of(root: Fd, t: &[u8]) -> Result<(OwnedFd, CBuf<256>), Step> {
     let (parent, name) = split_parent(t);
-    let dir = mkdir_in_root(root, parent, Some(0o755)).at("mkdir", parent)?;
-    let mut n = CBuf::<256>::from(name);
-    let n = n.cstr().at("create", t)?;
+    let dir = mkdir_in_root(root, parent, Some(0o755)).map_err(|e| ("mkdir parent of", e))?;
+    Ok((dir, CBuf::from(name)))
+}
+
+/// A file to bind onto: created if missing, parents too; an O_PATH fd.
+fn make_file(root: Fd, t: &[u8], mode: u32) -> Result<OwnedFd, Step> {
+    let (dir, mut n) = parent_of(root, t)?;
+    let n = n.cstr().map_err(|e| ("create", e))?;
     // O_NOFOLLOW: a symlink planted at the target is refused, not followed.
-    drop(
-        fs::openat(
-            dir.fd(),
-            n,
-            O_CREAT | O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
-            0o644,
-        )
-        .at("create", t)?,
-    );
-    fs::openat(dir.fd(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0).at("open", t)
+    let flags = O_CREAT | O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+    drop(fs::openat(dir.fd(), n, flags, mode).map_err(|e| ("create", e))?);
+    fs::openat(dir.fd(), n, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0).map_err(|e| ("open", e))
 }
 
 fn split_parent(t: &[u8]) -> (&[u8], &[u8]) {
     match t.iter().rposition(|&b| b == b'/') {
-        Some(0) => (b"/", &t[1..]),
+        Some(0) | None => (b"/", t.strip_prefix(b"/").unwrap_or(t)),
         Some(i) => (&t[..i], &t[i + 1..]),
-        None => (b"/", t),
     }
 }
 
@@ -558,9 +515,7 @@ fn split_parent(t: &[u8]) -> (&[u8], &[u8]) {
 pub fn pivot_into(root: &OwnedFd) -> Result<(), Error> {
     fs::fchdir(root.fd()).ctx("chdir into the rootfs")?;
     match husk_sys::mount::pivot_root(c".", c".") {
-        Ok(()) => {
-            umount2(c".", MNT_DETACH).at("detach the old root", b"/")?;
-        }
+        Ok(()) => umount2(c".", MNT_DETACH).at("detach the old root", b"/")?,
         Err(Errno::EINVAL) if on_initramfs() => {
             mount(Some(c"."), c"/", None, MS_MOVE, None).at("move the rootfs to", b"/")?;
             fs::chroot(c".").at("chroot", b".")?;

@@ -22,6 +22,9 @@ pub const DEFAULT_NAMESPACES: i32 =
 /// The default cgroup parent, below each hierarchy's root.
 pub const DEFAULT_CGROUP_PARENT: &str = "husk";
 
+/// The image store of `husk-rootfs import`.
+pub const DEFAULT_STORE: &[u8] = b"/var/lib/husk";
+
 /// Where COMMAND is looked up when it has no `/`, and PATH in the container.
 pub const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -32,8 +35,11 @@ pub struct Container {
     pub name: Option<String>,
     /// ROOTFS: one directory, or overlay lower layers, top first.
     pub layers: Vec<Vec<u8>>,
-    /// An OCI image reference to resolve into `layers` (issue 6).
-    pub image: Option<String>,
+    /// `--image NAME[:TAG]`: the host stage resolves it into `layers`,
+    /// and the image's config into env, workdir, user and command.
+    pub image: Option<Vec<u8>>,
+    /// `--store DIR`: where the image is (default [`DEFAULT_STORE`]).
+    pub store: Option<Vec<u8>>,
     /// `--upper DIR`: keep the overlay's writable layer there.
     pub upper: Option<Vec<u8>>,
     pub read_only: bool,
@@ -170,9 +176,10 @@ impl Container {
         }
     }
 
-    /// Whether the root is an overlay (several layers, or a kept upper).
+    /// Whether the root is an overlay: several layers, a kept upper, or an
+    /// image (whose layers in the store must never be written).
     pub fn is_overlay(&self) -> bool {
-        self.layers.len() > 1 || self.upper.is_some()
+        self.layers.len() > 1 || self.upper.is_some() || self.image.is_some()
     }
 
     /// Whether the container gets a user namespace of its own: asked for,

@@ -4,7 +4,8 @@
 //! `wait`, `rm`, `state`), which only read it or remove it.
 //!
 //! Layout of `<root>/<name>/` (root: `--root`, else [`default_root`]):
-//! - `state.json`: the [`State`], replaced atomically (temp file, fsync,
+//! - `state`: the [`State`] in husk's line format (husk_rootfs::record;
+//!   the fields are in [`encode`]), replaced atomically (temp file, fsync,
 //!   rename), so a reader without the lock never sees half a file.
 //! - `monitor`: flock'ed `LOCK_EX` by the monitor (the process that waits for
 //!   the container's init) for the container's whole life. `husk wait` blocks
@@ -43,13 +44,15 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use husk_sys::fd::{flock, Fd, OwnedFd, LOCK_EX, LOCK_SH};
-use husk_sys::fmt::Sink;
+use husk_rootfs::record::{self, put, put_u, Damage};
+use husk_sys::fd::{flock, Fd, OwnedFd, LOCK_EX, LOCK_NB, LOCK_SH};
+use husk_sys::fmt::{parse_u64, Sink};
 use husk_sys::fs::{
     self, AT_REMOVEDIR, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, O_TRUNC,
     O_WRONLY,
 };
-use husk_sys::{CBuf, Context, Errno, Error, Result};
+use husk_sys::process::{geteuid, getpid};
+use husk_sys::{CBuf, CStr, Context, Errno, Error, Result};
 
 /// What the container is doing, as far as its monitor has recorded.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -106,9 +109,10 @@ pub struct State {
     pub auto_remove: bool,
 }
 
-const STATE: &core::ffi::CStr = c"state.json";
-const STATE_TMP: &core::ffi::CStr = c"state.json.tmp";
-const MONITOR: &core::ffi::CStr = c"monitor";
+const STATE: &CStr = c"state";
+const STATE_TMP: &CStr = c"state.tmp";
+const MONITOR: &CStr = c"monitor";
+const DIR: i32 = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
 
 /// `[A-Za-z0-9][A-Za-z0-9_.-]{0,63}`: safe as a path component and a
 /// cgroup name, and never hidden (`.new-*` creation directories).
@@ -122,21 +126,17 @@ pub fn valid_name(name: &[u8]) -> bool {
 
 /// A fresh name for a container started without `--name`: 12 hex digits.
 pub fn generate_name() -> String {
-    let mut r = [0u8; 6];
-    let _ = husk_sys::process::getrandom(&mut r);
-    let mut s = String::new();
-    for b in r {
-        for d in [b >> 4, b & 15] {
-            s.push(b"0123456789abcdef"[d as usize] as char);
-        }
-    }
-    s
+    let mut r = [0u8; 8];
+    let _ = husk_sys::process::getrandom(&mut r[..6]);
+    let mut s = Vec::new();
+    s.hex(u64::from_le_bytes(r), 12);
+    String::from_utf8(s).unwrap_or_default()
 }
 
 /// `/run/husk` for root; `$XDG_RUNTIME_DIR/husk` for anyone else (their
 /// runtime directory is private and writable), `/tmp/husk-UID` without it.
 pub fn default_root() -> Vec<u8> {
-    let uid = husk_sys::process::geteuid();
+    let uid = geteuid();
     let mut p = Vec::new();
     if uid == 0 {
         p.s("/run/husk");
@@ -146,20 +146,6 @@ pub fn default_root() -> Vec<u8> {
         p.s("/tmp/husk-").u(uid as u64);
     }
     p
-}
-
-/// The state root given by `--root DIR` in `args`, else [`default_root`].
-pub fn root_from_args(args: &[&[u8]]) -> Vec<u8> {
-    for (i, a) in args.iter().enumerate() {
-        if *a == b"--root" {
-            if let Some(v) = args.get(i + 1) {
-                return v.to_vec();
-            }
-        } else if let Some(v) = a.strip_prefix(b"--root=") {
-            return v.to_vec();
-        }
-    }
-    default_root()
 }
 
 /// One container's state directory, open.
@@ -179,12 +165,6 @@ pub struct Lock {
     _fd: OwnedFd,
 }
 
-fn cpath(p: &[u8]) -> Result<CBuf<4096>> {
-    let mut b = CBuf::<4096>::from(p);
-    b.cstr().at("path", p)?;
-    Ok(b)
-}
-
 fn join(root: &[u8], name: &[u8]) -> Vec<u8> {
     let mut p = root.to_vec();
     if !p.ends_with(b"/") {
@@ -192,6 +172,13 @@ fn join(root: &[u8], name: &[u8]) -> Vec<u8> {
     }
     p.extend_from_slice(name);
     p
+}
+
+/// `openat(CWD, path, flags)` for a path held in bytes.
+fn open_path(path: &[u8], flags: i32, mode: u32) -> husk_sys::SysResult<OwnedFd> {
+    CBuf::<4096>::from(path)
+        .cstr()
+        .and_then(|c| fs::openat(Fd::CWD, c, flags, mode))
 }
 
 const NO_SUCH: &str = "no such container";
@@ -208,16 +195,15 @@ pub fn is_gone(e: &Error) -> bool {
 /// `mkdir -p` with mode 0711 for the components it creates: searchable,
 /// not listable; each container's directory is 0700.
 fn mkdir_all(path: &[u8]) -> Result<()> {
-    let mut end = 1;
-    while end <= path.len() {
-        if end == path.len() || path[end] == b'/' {
-            let mut c = cpath(&path[..end])?;
-            match fs::mkdirat(Fd::CWD, c.cstr().at("create state root", path)?, 0o711) {
+    let mut c = CBuf::<4096>::new();
+    for (i, &b) in path.iter().enumerate() {
+        c.c(b);
+        if i + 1 == path.len() || path.get(i + 1) == Some(&b'/') {
+            match c.cstr().and_then(|p| fs::mkdirat(Fd::CWD, p, 0o711)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(e).at("create state root", &path[..end]),
+                Err(e) => return Err(Error::sys("create state root", c.bytes(), e)),
             }
         }
-        end += 1;
     }
     Ok(())
 }
@@ -230,81 +216,55 @@ impl StateDir {
     /// concurrent `rm -f` waits for a container that is half started.
     /// Fails with "name already in use" and leaves nothing behind.
     pub fn create(root: &[u8], st: &State) -> Result<(StateDir, Lock)> {
-        if !valid_name(st.name.as_bytes()) {
+        let name = st.name.as_bytes();
+        if !valid_name(name) {
             return Err(Error::msg(
                 "container name",
-                st.name.as_bytes(),
+                name,
                 "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
             ));
         }
         mkdir_all(root)?;
         // A shared /tmp (rootless without XDG_RUNTIME_DIR): the root must be
         // ours, or another user could read or swap our state.
-        let owner = fs::fstatat(Fd::CWD, cpath(root)?.cstr().at("stat", root)?, 0)
-            .at("stat", root)?
-            .uid;
-        if owner != husk_sys::process::geteuid() {
+        let r = open_path(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0).at("open", root)?;
+        if fs::fstat(r.fd()).at("stat", root)?.uid != geteuid() {
             return Err(Error::msg("state root", root, "is owned by another user"));
         }
-        let mut tmp_name = Vec::new();
-        tmp_name
-            .s(".new-")
-            .s(&st.name)
-            .c(b'-')
-            .u(husk_sys::process::getpid() as u64);
-        let tmp = join(root, &tmp_name);
-        let mut ctmp = cpath(&tmp)?;
-        match fs::mkdirat(Fd::CWD, ctmp.cstr().at("mkdir", &tmp)?, 0o700) {
-            Ok(()) => {}
-            // Left by a creator that had our pid and was killed mid-way.
-            Err(Errno::EEXIST) => {
-                remove_tree(Fd::CWD, &tmp)?;
-                fs::mkdirat(Fd::CWD, ctmp.cstr().at("mkdir", &tmp)?, 0o700).at("mkdir", &tmp)?;
-            }
-            Err(e) => return Err(e).at("mkdir", &tmp),
-        }
-        let r = Self::fill(&tmp, st).and_then(|(dir, lock)| {
-            let final_path = join(root, st.name.as_bytes());
-            publish(&tmp, &final_path, st.name.as_bytes())?;
-            Ok((
-                StateDir {
-                    path: final_path,
-                    ..dir
-                },
-                lock,
-            ))
-        });
+        let mut t = Vec::new();
+        t.s(".new-").b(name).c(b'-').u(getpid() as u64);
+        let tmp = join(root, &t);
+        // Left by a creator that had our pid and was killed mid-way.
+        remove_tree(Fd::CWD, &tmp)?;
+        let fill = || -> Result<(StateDir, Lock)> {
+            let mut c = CBuf::<4096>::from(&tmp);
+            let ct = c.cstr().at("mkdir", &tmp)?;
+            fs::mkdirat(Fd::CWD, ct, 0o700).at("mkdir", &tmp)?;
+            let mut dir = StateDir {
+                fd: fs::openat(Fd::CWD, ct, DIR, 0).at("open", &tmp)?,
+                path: tmp.clone(),
+                monitor: None,
+            };
+            let lock = dir.lock_fd()?;
+            let mon = fs::openat(
+                dir.fd.fd(),
+                MONITOR,
+                O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                0o600,
+            )
+            .and_then(|m| flock(m.fd(), LOCK_EX).map(|_| m))
+            .map_err(|e| dir.err("create", b"monitor", e))?;
+            dir.monitor = Some(mon);
+            dir.write(st)?;
+            dir.path = join(root, name);
+            publish(ct, &dir.path, name)?;
+            Ok((dir, lock))
+        };
+        let r = fill();
         if r.is_err() {
             let _ = remove_tree(Fd::CWD, &tmp);
         }
         r
-    }
-
-    fn fill(tmp: &[u8], st: &State) -> Result<(StateDir, Lock)> {
-        let fd = fs::openat(
-            Fd::CWD,
-            cpath(tmp)?.cstr().at("open", tmp)?,
-            O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-            0,
-        )
-        .at("open", tmp)?;
-        let mut dir = StateDir {
-            path: tmp.to_vec(),
-            fd,
-            monitor: None,
-        };
-        let lock = dir.lock_fd()?;
-        let mon = fs::openat(
-            dir.fd.fd(),
-            MONITOR,
-            O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-            0o600,
-        )
-        .at("create", &dir.file(b"monitor"))?;
-        flock(mon.fd(), LOCK_EX).at("lock", &dir.file(b"monitor"))?;
-        dir.monitor = Some(mon);
-        dir.write(st)?;
-        Ok((dir, lock))
     }
 
     /// Open the container `name` under `root`: "no such container" if absent.
@@ -313,12 +273,7 @@ impl StateDir {
             return Err(no_such(name));
         }
         let path = join(root, name);
-        match fs::openat(
-            Fd::CWD,
-            cpath(&path)?.cstr().at("open", &path)?,
-            O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
-            0,
-        ) {
+        match open_path(&path, DIR, 0) {
             Ok(fd) => Ok(StateDir {
                 path,
                 fd,
@@ -336,19 +291,17 @@ impl StateDir {
 
     /// The container's name (the last path component).
     pub fn name(&self) -> &[u8] {
-        self.path
-            .rsplit(|&c| c == b'/')
-            .next()
-            .unwrap_or(&self.path)
+        self.path.rsplit(|&c| c == b'/').next().unwrap_or(b"")
     }
 
-    fn file(&self, f: &[u8]) -> Vec<u8> {
-        join(&self.path, f)
+    /// The error of `op` on the file `f` in the directory.
+    #[cold]
+    fn err(&self, op: &'static str, f: &[u8], e: Errno) -> Error {
+        Error::sys(op, &join(&self.path, f), e)
     }
 
     fn lock_fd(&self) -> Result<Lock> {
-        let fd = fs::openat(self.fd.fd(), c".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
-            .at("open", &self.path)?;
+        let fd = fs::openat(self.fd.fd(), c".", DIR, 0).at("open", &self.path)?;
         husk_sys::errno::retry(|| flock(fd.fd(), LOCK_EX)).at("lock", &self.path)?;
         Ok(Lock { _fd: fd })
     }
@@ -372,39 +325,39 @@ impl StateDir {
 
     /// Replace the state file atomically. The caller holds the lock.
     pub fn write(&self, st: &State) -> Result<()> {
-        let data = encode(st);
-        let tmp = self.file(b"state.json.tmp");
-        let f = fs::openat(
-            self.fd.fd(),
+        let d = self.fd.fd();
+        fs::openat(
+            d,
             STATE_TMP,
             O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
             0o600,
         )
-        .at("create", &tmp)?;
-        fs::write_all(f.fd(), &data).at("write", &tmp)?;
-        fs::fsync(f.fd()).at("fsync", &tmp)?;
-        fs::renameat2(self.fd.fd(), STATE_TMP, self.fd.fd(), STATE, 0).at("rename", &tmp)
+        .and_then(|f| {
+            fs::write_all(f.fd(), &encode(st))?;
+            fs::fsync(f.fd())
+        })
+        .and_then(|_| fs::renameat2(d, STATE_TMP, d, STATE, 0))
+        .map_err(|e| self.err("write", b"state", e))
     }
 
     /// Read the state file; a corrupt or truncated one is an error naming it.
     pub fn read(&self) -> Result<State> {
-        let path = self.file(b"state.json");
-        let data = match fs::read_to_vec(self.fd.fd(), STATE) {
-            Err(Errno::ENOENT) => return Err(no_such(self.name())),
-            r => r.at("read", &path)?,
-        };
-        decode(&data).map_err(|why| Error::msg("read", &path, why))
+        match fs::read_to_vec(self.fd.fd(), STATE) {
+            Err(Errno::ENOENT) => Err(no_such(self.name())),
+            Err(e) => Err(self.err("read", b"state", e)),
+            Ok(data) => {
+                decode(&data).map_err(|why| Error::msg("read", &join(&self.path, b"state"), why))
+            }
+        }
     }
 
     /// Delete the directory and everything in it. Hold the lock: the state
     /// file goes first, which is how a waiting locker learns it is gone.
     pub fn remove(self) -> Result<()> {
-        let state = self.file(b"state.json");
         match fs::unlinkat(self.fd.fd(), STATE, 0) {
-            Ok(()) | Err(Errno::ENOENT) => {}
-            Err(e) => return Err(e).at("unlink", &state),
+            Ok(()) | Err(Errno::ENOENT) => remove_tree(Fd::CWD, &self.path),
+            Err(e) => Err(self.err("unlink", b"state", e)),
         }
-        remove_tree(Fd::CWD, &self.path)
     }
 
     /// The monitor's end: record `code`, then (under the lock) either delete
@@ -416,13 +369,12 @@ impl StateDir {
         if let Some(m) = &self.monitor {
             let mut b = Vec::new();
             b.i(code as i64).c(b'\n');
-            fs::write_all(m.fd(), &b).at("write", &self.file(b"monitor"))?;
+            fs::write_all(m.fd(), &b).map_err(|e| self.err("write", b"monitor", e))?;
         }
         let _lock = match self.lock() {
-            Ok(l) => l,
             // `rm -f` got there first: nothing left to record.
             Err(e) if is_gone(&e) => return Ok(()),
-            Err(e) => return Err(e),
+            r => r?,
         };
         let mut st = self.read()?;
         if st.auto_remove {
@@ -432,72 +384,76 @@ impl StateDir {
         self.write(&st)
     }
 
+    fn open_monitor(&self) -> Result<OwnedFd> {
+        match fs::openat(self.fd.fd(), MONITOR, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0) {
+            Err(Errno::ENOENT) => Err(no_such(self.name())),
+            r => r.map_err(|e| self.err("open", b"monitor", e)),
+        }
+    }
+
     /// Block until the monitor lock is free (the monitor has exited), then
     /// return what the monitor wrote: `Some(code)`, or `None` if it died
     /// without writing one.
     pub fn wait_monitor(&self) -> Result<Option<i32>> {
-        let path = self.file(b"monitor");
-        let m = match fs::openat(self.fd.fd(), MONITOR, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0) {
-            Err(Errno::ENOENT) => return Err(no_such(self.name())),
-            r => r.at("open", &path)?,
-        };
-        husk_sys::errno::retry(|| flock(m.fd(), LOCK_SH)).at("lock", &path)?;
-        let mut buf = [0u8; 24];
-        let n = fs::read_full(m.fd(), &mut buf).at("read", &path)?;
-        Ok(parse_i32(trim(&buf[..n])))
+        let m = self.open_monitor()?;
+        husk_sys::errno::retry(|| flock(m.fd(), LOCK_SH))
+            .map_err(|e| self.err("lock", b"monitor", e))?;
+        Ok(read_code(&m))
     }
 
     /// The exit code the monitor wrote, without waiting: `None` while the
     /// container runs, or if its monitor died before writing one.
     pub fn recorded_exit(&self) -> Option<i32> {
-        let mut buf = [0u8; 24];
-        let data = fs::read_file(self.fd.fd(), MONITOR, &mut buf).ok()?;
-        parse_i32(trim(data))
+        read_code(&self.open_monitor().ok()?)
     }
 
     /// Whether the monitor still holds its lock (the container is starting,
     /// running, or being recorded), without blocking.
     pub fn monitor_active(&self) -> bool {
-        let Ok(m) = fs::openat(self.fd.fd(), MONITOR, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0) else {
-            return false;
-        };
-        flock(m.fd(), LOCK_SH | husk_sys::fd::LOCK_NB) == Err(Errno::EAGAIN)
+        self.open_monitor()
+            .is_ok_and(|m| flock(m.fd(), LOCK_SH | LOCK_NB) == Err(Errno::EAGAIN))
     }
 }
 
+fn read_code(m: &OwnedFd) -> Option<i32> {
+    let mut buf = [0u8; 24];
+    let n = fs::read_full(m.fd(), &mut buf).ok()?;
+    parse_i32(buf.get(..n)?)
+}
+
 /// Rename the filled hidden directory to its name, never over another.
-fn publish(tmp: &[u8], path: &[u8], name: &[u8]) -> Result<()> {
-    let mut a = cpath(tmp)?;
-    let mut b = cpath(path)?;
-    let (a, b) = (a.cstr().at("rename", tmp)?, b.cstr().at("rename", path)?);
-    let r = match fs::renameat2(Fd::CWD, a, Fd::CWD, b, fs::RENAME_NOREPLACE) {
+fn publish(tmp: &CStr, path: &[u8], name: &[u8]) -> Result<()> {
+    let mut b = CBuf::<4096>::from(path);
+    let b = b.cstr().at("rename", path)?;
+    let r = match fs::renameat2(Fd::CWD, tmp, Fd::CWD, b, fs::RENAME_NOREPLACE) {
         // Filesystems without RENAME_NOREPLACE: a plain rename cannot
         // replace a published directory either, as it is never empty.
-        Err(Errno::EINVAL) => fs::renameat2(Fd::CWD, a, Fd::CWD, b, 0),
+        Err(Errno::EINVAL) => fs::renameat2(Fd::CWD, tmp, Fd::CWD, b, 0),
         r => r,
     };
     match r {
-        Ok(()) => Ok(()),
         Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
             Err(Error::msg("create container", name, "name already in use"))
         }
-        Err(e) => Err(e).at("rename", tmp),
+        r => r.at("rename", path),
     }
 }
 
 /// `rm -rf path` that follows no symlink and stays on path's filesystem
 /// (a mount left below it is an error, never something to descend into).
 pub fn remove_tree(dir: Fd, path: &[u8]) -> Result<()> {
-    let mut c = cpath(path)?;
+    let mut c = CBuf::<4096>::from(path);
     let cs = c.cstr().at("remove", path)?;
-    let top = match fs::openat(dir, cs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0) {
+    match fs::openat(dir, cs, DIR, 0) {
         Err(Errno::ENOENT) => return Ok(()),
         // A file or a symlink: unlink it, never follow it.
         Err(Errno::ENOTDIR | Errno::ELOOP) => return fs::unlinkat(dir, cs, 0).at("unlink", path),
-        r => r.at("open", path)?,
-    };
-    let dev = fs::fstat(top.fd()).at("stat", path)?.dev;
-    empty_dir(top, dev, path)?;
+        r => {
+            let top = r.at("open", path)?;
+            let dev = fs::fstat(top.fd()).at("stat", path)?.dev;
+            empty_dir(top, dev, path)?;
+        }
+    }
     match fs::unlinkat(dir, cs, AT_REMOVEDIR) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(e).at("rmdir", path),
@@ -511,19 +467,14 @@ fn empty_dir(fd: OwnedFd, dev: u64, path: &[u8]) -> Result<()> {
             continue;
         }
         let sub = join(path, e.name());
-        match fs::unlinkat(d.fd(), e.cname(), 0) {
+        let r = match fs::unlinkat(d.fd(), e.cname(), 0) {
             Ok(()) | Err(Errno::ENOENT) => continue,
-            Err(Errno::EISDIR) => {}
-            Err(err) => return Err(err).at("unlink", &sub),
-        }
-        let child = fs::openat(
-            d.fd(),
-            e.cname(),
-            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-            0,
-        )
-        .at("open", &sub)?;
-        if fs::fstat(child.fd()).at("stat", &sub)?.dev != dev {
+            Err(Errno::EISDIR) => fs::openat(d.fd(), e.cname(), DIR, 0)
+                .and_then(|child| Ok((fs::fstat(child.fd())?.dev, child))),
+            Err(err) => Err(err),
+        };
+        let (cdev, child) = r.at("remove", &sub)?;
+        if cdev != dev {
             return Err(Error::msg("remove", &sub, "a mount point: not crossing it"));
         }
         empty_dir(child, dev, &sub)?;
@@ -532,31 +483,22 @@ fn empty_dir(fd: OwnedFd, dev: u64, path: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Every container under `root`, sorted by name: its state, or the error
-/// reading it (corrupt file). A missing root is an empty list.
-pub fn list(root: &[u8]) -> Result<Vec<(String, Result<State>)>> {
-    let mut d = match fs::Dir::open(Fd::CWD, cpath(root)?.cstr().at("open", root)?) {
-        Err(Errno::ENOENT) => return Ok(Vec::new()),
-        r => r.at("open", root)?,
+/// The name of every container under `root`, sorted. A missing root is an
+/// empty list.
+pub fn list(root: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut d = match open_path(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) {
+        Err(Errno::ENOENT) => return Ok(out),
+        r => fs::Dir::new(r.at("open", root)?),
     };
-    let mut out: Vec<(String, Result<State>)> = Vec::new();
     while let Some(e) = d.next_entry().at("read directory", root)? {
         // Hidden `.new-*` directories are containers still being created.
-        if !valid_name(e.name()) {
-            continue;
+        if valid_name(e.name()) {
+            // Sorted by name; an insertion sort is a few bytes of code.
+            let n = e.name();
+            let at = out.iter().position(|o| &o[..] > n).unwrap_or(out.len());
+            out.insert(at, n.to_vec());
         }
-        // valid_name: ASCII.
-        let name = String::from(core::str::from_utf8(e.name()).unwrap_or(""));
-        let st = StateDir::open(root, e.name()).and_then(|s| s.read());
-        if let Err(err) = &st {
-            // Removed between readdir and open: not a container any more.
-            if is_gone(err) {
-                continue;
-            }
-        }
-        // Sorted by name; an insertion sort is a few bytes of code.
-        let at = out.iter().position(|(n, _)| *n > name).unwrap_or(out.len());
-        out.insert(at, (name, st));
     }
     Ok(out)
 }
@@ -566,39 +508,33 @@ pub fn list(root: &[u8]) -> Result<Vec<(String, Result<State>)>> {
 /// last ')'.
 pub fn parse_stat(stat: &[u8]) -> Option<(u8, u64)> {
     let close = stat.iter().rposition(|&c| c == b')')?;
-    let mut fields = stat[close + 1..]
-        .split(|&c| c == b' ')
-        .filter(|f| !f.is_empty());
+    let mut fields = stat.get(close + 2..)?.split(|&c| c == b' ');
     let state = *fields.next()?.first()?;
     // Field 3 was the state; field 22 is 19 further on.
-    let start = husk_sys::fmt::parse_u64(trim(fields.nth(18)?))?;
+    let start = parse_u64(trim(fields.nth(18)?))?;
     Some((state, start))
 }
 
-fn read_stat(pid: i32) -> Option<(u8, u64)> {
-    if pid <= 0 {
-        return None;
-    }
-    let mut p = CBuf::<32>::new();
+fn read_stat(pid: i32, p: &mut CBuf<32>) -> Option<(u8, u64)> {
     p.s("/proc/").u(pid as u64).s("/stat");
     let mut buf = [0u8; 1024];
     let data = fs::read_file(Fd::CWD, p.cstr().ok()?, &mut buf).ok()?;
-    parse_stat(data)
+    parse_stat(data).filter(|_| pid > 0)
 }
 
 /// The start time of `pid` (field 22 of /proc/PID/stat), for the state file.
 pub fn start_time(pid: i32) -> Result<u64> {
-    let mut p = CBuf::<32>::new();
-    p.s("/proc/").u(pid as u64).s("/stat");
-    read_stat(pid)
-        .map(|(_, t)| t)
-        .ok_or_else(|| Error::sys("read", p.bytes(), Errno::ESRCH))
+    let mut p = CBuf::new();
+    match read_stat(pid, &mut p) {
+        Some((_, t)) => Ok(t),
+        None => Err(Error::sys("read", p.bytes(), Errno::ESRCH)),
+    }
 }
 
 /// Whether `pid` is still the process that started at `start_time` and has
 /// not exited (a zombie has: its monitor is about to record it).
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
-    matches!(read_stat(pid), Some((s, t)) if t == start_time && s != b'Z' && s != b'X')
+    matches!(read_stat(pid, &mut CBuf::new()), Some((s, t)) if t == start_time && s != b'Z' && s != b'X')
 }
 
 /// Unix time in seconds, for `State::created`.
@@ -615,441 +551,180 @@ fn trim(s: &[u8]) -> &[u8] {
         .iter()
         .rposition(|c| !c.is_ascii_whitespace())
         .map_or(a, |i| i + 1);
-    &s[a..b.max(a)]
+    s.get(a..b).unwrap_or(b"")
 }
 
 fn parse_i32(s: &[u8]) -> Option<i32> {
+    let s = trim(s);
     let (neg, digits) = match s.strip_prefix(b"-") {
         Some(d) => (true, d),
         None => (false, s),
     };
-    let n = husk_sys::fmt::parse_u64(digits)?;
-    let n = i32::try_from(n).ok()?;
+    let n = i32::try_from(parse_u64(digits)?).ok()?;
     Some(if neg { -n } else { n })
 }
 
-// ---- JSON -------------------------------------------------------------
-//
-// The state file and the `--json` outputs are flat JSON objects. Strings are
-// bytes: valid UTF-8 is written as is, and a byte that is not part of valid
-// UTF-8 is written as `\u00XX`, which `decode` turns back into that byte, so
-// any path or argument round-trips exactly.
+// ---- the state file -------------------------------------------------------
 
-/// Append `s` as a JSON string.
-pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.push(b'"');
-    let mut rest = s;
-    while !rest.is_empty() {
-        let (good, bad) = match core::str::from_utf8(rest) {
-            Ok(_) => (rest.len(), 0),
-            Err(e) => (
-                e.valid_up_to(),
-                e.error_len().unwrap_or(rest.len() - e.valid_up_to()),
-            ),
-        };
-        for &c in &rest[..good] {
-            match c {
-                b'"' => out.s("\\\""),
-                b'\\' => out.s("\\\\"),
-                b'\n' => out.s("\\n"),
-                b'\t' => out.s("\\t"),
-                0..=0x1f | 0x7f => out.s("\\u00").hex(c as u64, 2),
-                _ => out.c(c),
-            };
-        }
-        for &c in &rest[good..good + bad] {
-            out.s("\\u00").hex(c as u64, 2);
-        }
-        rest = &rest[good + bad..];
-    }
-    out.push(b'"');
+const HEAD: &[u8] = b"husk-state 1";
+
+/// The state file's keys; `decode` matches on the index. Those from
+/// `start_time` to `auto_remove` are the numbers of [`numbers`].
+const KEYS: [&str; 23] = [
+    "name",
+    "pid",
+    "monitor_pid",
+    "status",
+    "exit_code",
+    "start_time",
+    "created",
+    "cap_bounding",
+    "cap_effective",
+    "cap_permitted",
+    "cap_ambient",
+    "no_new_privs",
+    "uid",
+    "gid",
+    "auto_remove",
+    "group",
+    "rlimit",
+    "rootfs",
+    "workdir",
+    "cgroup",
+    "arg",
+    "env",
+    "cleanup",
+];
+const NUMBERS: usize = 5;
+const STATUS: [&str; 3] = ["created", "running", "exited"];
+
+fn numbers(st: &State) -> [u64; 10] {
+    [
+        st.start_time,
+        st.created,
+        st.cap_bounding,
+        st.cap_effective,
+        st.cap_permitted,
+        st.cap_ambient,
+        st.no_new_privs as u64,
+        st.uid as u64,
+        st.gid as u64,
+        st.auto_remove as u64,
+    ]
 }
 
-/// A JSON object being written: `{"k":v,...}`.
-pub struct Obj<'a> {
-    out: &'a mut Vec<u8>,
-    first: bool,
-}
-
-impl<'a> Obj<'a> {
-    pub fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
-        out.push(b'{');
-        Obj { out, first: true }
-    }
-    /// Write the key; the caller appends the value to the returned buffer.
-    pub fn key(&mut self, k: &str) -> &mut Vec<u8> {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        json_str(self.out, k.as_bytes());
-        self.out.push(b':');
-        self.out
-    }
-    pub fn str(&mut self, k: &str, v: &[u8]) -> &mut Self {
-        let o = self.key(k);
-        json_str(o, v);
-        self
-    }
-    pub fn u(&mut self, k: &str, v: u64) -> &mut Self {
-        self.key(k).u(v);
-        self
-    }
-    pub fn i(&mut self, k: &str, v: i64) -> &mut Self {
-        self.key(k).i(v);
-        self
-    }
-    pub fn bool(&mut self, k: &str, v: bool) -> &mut Self {
-        self.key(k).s(if v { "true" } else { "false" });
-        self
-    }
-    pub fn strs<T: AsRef<[u8]>>(&mut self, k: &str, v: &[T]) -> &mut Self {
-        let o = self.key(k);
-        o.push(b'[');
-        for (i, s) in v.iter().enumerate() {
-            if i > 0 {
-                o.push(b',');
-            }
-            json_str(o, s.as_ref());
-        }
-        o.push(b']');
-        self
-    }
-    pub fn end(self) {
-        self.out.push(b'}');
-    }
-}
-
-/// The status word and exit code as the JSON outputs spell them.
-pub fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Created => "created",
-        Status::Running => "running",
-        Status::Exited(_) => "exited",
-    }
-}
-
-/// The state file's bytes.
+/// The state file's bytes: a `husk-state 1` record (husk_rootfs::record)
+/// with the [`KEYS`]. Numbers are decimal, booleans 0 or 1; lists repeat
+/// their key (`rlimit` is `RES SOFT HARD`); `status` is `created`,
+/// `running` or `exited` (then with an `exit_code`).
 pub fn encode(st: &State) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
-    let mut o = Obj::new(&mut out);
-    o.u("version", 1)
-        .str("name", st.name.as_bytes())
-        .i("pid", st.pid as i64)
-        .u("start_time", st.start_time);
-    o.i("monitor_pid", st.monitor_pid as i64)
-        .str("status", status_word(st.status).as_bytes());
-    match st.status {
-        Status::Exited(c) => o.i("exit_code", c as i64),
-        _ => {
-            o.key("exit_code").s("null");
-            &mut o
-        }
+    let mut o = Vec::with_capacity(512);
+    o.b(HEAD).c(b'\n');
+    put(&mut o, KEYS[0], st.name.as_bytes());
+    o.s("pid ")
+        .i(st.pid as i64)
+        .s("\nmonitor_pid ")
+        .i(st.monitor_pid as i64);
+    let (s, code) = match st.status {
+        Status::Created => (0, None),
+        Status::Running => (1, None),
+        Status::Exited(c) => (2, Some(c)),
     };
-    o.u("created", st.created)
-        .str("rootfs", &st.rootfs)
-        .strs("cgroup_paths", &st.cgroup_paths);
-    o.strs("command", &st.command);
-    o.u("cap_bounding", st.cap_bounding)
-        .u("cap_effective", st.cap_effective);
-    o.u("cap_permitted", st.cap_permitted)
-        .u("cap_ambient", st.cap_ambient)
-        .bool("no_new_privs", st.no_new_privs);
-    let r = o.key("rlimits");
-    r.push(b'[');
-    for (i, &(res, soft, hard)) in st.rlimits.iter().enumerate() {
-        if i > 0 {
-            r.push(b',');
-        }
-        r.c(b'[')
-            .u(res as u64)
-            .c(b',')
-            .u(soft)
-            .c(b',')
-            .u(hard)
-            .c(b']');
+    o.s("\nstatus ").s(STATUS[s]).c(b'\n');
+    if let Some(c) = code {
+        o.s("exit_code ").i(c as i64).c(b'\n');
     }
-    r.push(b']');
-    o.u("uid", st.uid as u64).u("gid", st.gid as u64);
-    let g = o.key("groups");
-    g.push(b'[');
-    for (i, &x) in st.groups.iter().enumerate() {
-        if i > 0 {
-            g.push(b',');
-        }
-        g.u(x as u64);
+    for (k, n) in KEYS[NUMBERS..].iter().zip(numbers(st)) {
+        put_u(&mut o, k, n);
     }
-    g.push(b']');
-    o.strs("env", &st.env)
-        .str("workdir", &st.workdir)
-        .strs("cleanup", &st.cleanup);
-    o.bool("auto_remove", st.auto_remove);
-    o.end();
-    out.push(b'\n');
-    out
-}
-
-/// A JSON reader for the shapes `encode` writes; unknown keys are skipped so
-/// later versions may add fields.
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-type P<T> = core::result::Result<T, ()>;
-
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\n' | b'\r' | b'\t') {
-            self.i += 1;
+    for g in &st.groups {
+        put_u(&mut o, KEYS[15], *g as u64);
+    }
+    for (r, s, h) in &st.rlimits {
+        o.s("rlimit ")
+            .u(*r as u64)
+            .c(b' ')
+            .u(*s)
+            .c(b' ')
+            .u(*h)
+            .c(b'\n');
+    }
+    put(&mut o, KEYS[17], &st.rootfs);
+    put(&mut o, KEYS[18], &st.workdir);
+    for c in &st.cgroup_paths {
+        put(&mut o, KEYS[19], c.as_bytes());
+    }
+    for (k, list) in KEYS[20..].iter().zip([&st.command, &st.env, &st.cleanup]) {
+        for v in list {
+            put(&mut o, k, v);
         }
     }
-    fn peek(&mut self) -> P<u8> {
-        self.ws();
-        self.s.get(self.i).copied().ok_or(())
-    }
-    fn eat(&mut self, c: u8) -> P<()> {
-        if self.peek()? != c {
-            return Err(());
-        }
-        self.i += 1;
-        Ok(())
-    }
-    /// After `[` or `{`: true if another element follows.
-    fn more(&mut self, close: u8, first: bool) -> P<bool> {
-        if self.peek()? == close {
-            self.i += 1;
-            return Ok(false);
-        }
-        if !first {
-            self.eat(b',')?;
-        }
-        Ok(true)
-    }
-    fn hex4(&mut self) -> P<u32> {
-        let h = self.s.get(self.i..self.i + 4).ok_or(())?;
-        self.i += 4;
-        h.iter().try_fold(0u32, |n, &c| {
-            Ok(n * 16 + (c as char).to_digit(16).ok_or(())?)
-        })
-    }
-    fn string(&mut self) -> P<Vec<u8>> {
-        self.eat(b'"')?;
-        let mut out = Vec::new();
-        loop {
-            let c = *self.s.get(self.i).ok_or(())?;
-            self.i += 1;
-            match c {
-                b'"' => return Ok(out),
-                b'\\' => {
-                    let e = *self.s.get(self.i).ok_or(())?;
-                    self.i += 1;
-                    match e {
-                        b'"' | b'\\' | b'/' => out.push(e),
-                        b'n' => out.push(b'\n'),
-                        b't' => out.push(b'\t'),
-                        b'r' => out.push(b'\r'),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        // encode writes \u only below 0x100: the raw byte.
-                        b'u' => match self.hex4()? {
-                            n if n < 0x100 => out.push(n as u8),
-                            n => {
-                                let ch = char::from_u32(n).ok_or(())?;
-                                let mut b = [0u8; 4];
-                                out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
-                            }
-                        },
-                        _ => return Err(()),
-                    }
-                }
-                c if c < 0x20 => return Err(()),
-                c => out.push(c),
-            }
-        }
-    }
-    fn number(&mut self) -> P<i128> {
-        self.ws();
-        let neg = self.s.get(self.i) == Some(&b'-');
-        if neg {
-            self.i += 1;
-        }
-        let start = self.i;
-        while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
-            self.i += 1;
-        }
-        let n = husk_sys::fmt::parse_u64(&self.s[start..self.i]).ok_or(())? as i128;
-        Ok(if neg { -n } else { n })
-    }
-    /// A number in `min..=max`.
-    fn int(&mut self, min: i128, max: i128) -> P<i128> {
-        let n = self.number()?;
-        if n < min || n > max {
-            return Err(());
-        }
-        Ok(n)
-    }
-    fn u64(&mut self) -> P<u64> {
-        self.int(0, u64::MAX as i128).map(|n| n as u64)
-    }
-    fn u32(&mut self) -> P<u32> {
-        self.int(0, u32::MAX as i128).map(|n| n as u32)
-    }
-    fn i32(&mut self) -> P<i32> {
-        self.int(i32::MIN as i128, i32::MAX as i128)
-            .map(|n| n as i32)
-    }
-    fn word(&mut self, w: &[u8]) -> P<()> {
-        self.ws();
-        let rest = &self.s[self.i..];
-        if rest.starts_with(w) {
-            self.i += w.len();
-            Ok(())
-        } else {
-            if w.starts_with(rest) {
-                // Cut off inside the word: truncated, not corrupt.
-                self.i = self.s.len();
-            }
-            Err(())
-        }
-    }
-    fn boolean(&mut self) -> P<bool> {
-        if self.peek()? == b't' {
-            self.word(b"true").map(|_| true)
-        } else {
-            self.word(b"false").map(|_| false)
-        }
-    }
-    /// `[item,...]`, each parsed by `item` (dyn: one copy of this code).
-    fn array(&mut self, item: &mut dyn FnMut(&mut Self) -> P<()>) -> P<()> {
-        self.eat(b'[')?;
-        let mut first = true;
-        while self.more(b']', first)? {
-            first = false;
-            item(self)?;
-        }
-        Ok(())
-    }
-    fn strings(&mut self) -> P<Vec<Vec<u8>>> {
-        let mut v = Vec::new();
-        self.array(&mut |p| p.string().map(|s| v.push(s)))?;
-        Ok(v)
-    }
-    fn skip(&mut self) -> P<()> {
-        match self.peek()? {
-            b'"' => self.string().map(|_| ()),
-            b'[' => self.array(&mut |p| p.skip()),
-            b'{' => {
-                self.eat(b'{')?;
-                let mut first = true;
-                while self.more(b'}', first)? {
-                    first = false;
-                    self.string()?;
-                    self.eat(b':')?;
-                    self.skip()?;
-                }
-                Ok(())
-            }
-            b't' | b'f' => self.boolean().map(|_| ()),
-            b'n' => self.word(b"null"),
-            _ => self.number().map(|_| ()),
-        }
-    }
+    o.s("end\n");
+    o
 }
 
 /// Parse a state file. The error says which kind of damage it is.
 pub fn decode(data: &[u8]) -> core::result::Result<State, &'static str> {
+    const CORRUPT: &str = "corrupt state file";
     if trim(data).is_empty() {
         return Err("empty state file");
     }
-    let mut p = Parser { s: data, i: 0 };
     let mut st = State::default();
-    let (mut status, mut code, mut have_name) = (Vec::new(), None, false);
-    let r: P<()> = (|| {
-        p.eat(b'{')?;
-        let mut first = true;
-        while p.more(b'}', first)? {
-            first = false;
-            let k = p.string()?;
-            p.eat(b':')?;
-            match &k[..] {
-                b"version" => {
-                    if p.u32()? != 1 {
-                        return Err(());
-                    }
+    let mut n = [0u64; 10];
+    let (mut status, mut code) = (9, None);
+    let read = record::fields(data, HEAD, &mut |k, v| {
+        // Unknown keys are skipped: a newer husk may add some.
+        let Some(i) = KEYS.iter().position(|x| x.as_bytes() == k) else {
+            return true;
+        };
+        let num = parse_u64(&v);
+        let set = || -> Option<()> {
+            match i {
+                0 => st.name = String::from_utf8(v).ok()?,
+                1 => st.pid = parse_i32(&v)?,
+                2 => st.monitor_pid = parse_i32(&v)?,
+                3 => status = STATUS.iter().position(|w| w.as_bytes() == v)?,
+                4 => code = Some(parse_i32(&v)?),
+                15 => st.groups.push(u32::try_from(num?).ok()?),
+                16 => {
+                    let mut f = v.split(|&c| c == b' ').map(parse_u64);
+                    let r = (u32::try_from(f.next()??).ok()?, f.next()??, f.next()??);
+                    st.rlimits.push(r);
                 }
-                b"name" => {
-                    st.name = String::from_utf8(p.string()?).map_err(|_| ())?;
-                    have_name = true;
-                }
-                b"pid" => st.pid = p.i32()?,
-                b"start_time" => st.start_time = p.u64()?,
-                b"monitor_pid" => st.monitor_pid = p.i32()?,
-                b"status" => status = p.string()?,
-                b"exit_code" => {
-                    if p.peek()? == b'n' {
-                        p.word(b"null")?;
-                    } else {
-                        code = Some(p.i32()?);
-                    }
-                }
-                b"created" => st.created = p.u64()?,
-                b"rootfs" => st.rootfs = p.string()?,
-                b"cgroup_paths" => {
-                    for c in p.strings()? {
-                        st.cgroup_paths.push(String::from_utf8(c).map_err(|_| ())?);
-                    }
-                }
-                b"command" => st.command = p.strings()?,
-                b"cap_bounding" => st.cap_bounding = p.u64()?,
-                b"cap_effective" => st.cap_effective = p.u64()?,
-                b"cap_permitted" => st.cap_permitted = p.u64()?,
-                b"cap_ambient" => st.cap_ambient = p.u64()?,
-                b"no_new_privs" => st.no_new_privs = p.boolean()?,
-                b"rlimits" => {
-                    p.array(&mut |p| {
-                        p.eat(b'[')?;
-                        let r = p.u32()?;
-                        p.eat(b',')?;
-                        let s = p.u64()?;
-                        p.eat(b',')?;
-                        let h = p.u64()?;
-                        st.rlimits.push((r, s, h));
-                        p.eat(b']')
-                    })?;
-                }
-                b"uid" => st.uid = p.u32()?,
-                b"gid" => st.gid = p.u32()?,
-                b"groups" => p.array(&mut |p| p.u32().map(|g| st.groups.push(g)))?,
-                b"env" => st.env = p.strings()?,
-                b"workdir" => st.workdir = p.string()?,
-                b"cleanup" => st.cleanup = p.strings()?,
-                b"auto_remove" => st.auto_remove = p.boolean()?,
-                _ => p.skip()?,
+                17 => st.rootfs = v,
+                18 => st.workdir = v,
+                19 => st.cgroup_paths.push(String::from_utf8(v).ok()?),
+                20 => st.command.push(v),
+                21 => st.env.push(v),
+                22 => st.cleanup.push(v),
+                i => *n.get_mut(i - NUMBERS)? = num?,
             }
-        }
-        p.ws();
-        if p.i != p.s.len() {
-            return Err(());
-        }
-        Ok(())
-    })();
-    if r.is_err() {
-        // Running out of input is the usual damage of a crash mid-write.
-        return Err(if p.i >= data.len() {
-            "truncated state file"
-        } else {
-            "corrupt state file"
-        });
+            Some(())
+        };
+        set().is_some()
+    });
+    match read {
+        Err(Damage::Truncated) => return Err("truncated state file"),
+        Err(Damage::Corrupt) => return Err(CORRUPT),
+        Ok(()) => {}
     }
-    st.status = match (&status[..], code) {
-        (b"created", _) => Status::Created,
-        (b"running", _) => Status::Running,
-        (b"exited", Some(c)) => Status::Exited(c),
-        _ => return Err("corrupt state file"),
+    let [t, c, cb, ce, cp, ca, nnp, uid, gid, rm] = n;
+    (st.start_time, st.created, st.no_new_privs, st.auto_remove) = (t, c, nnp != 0, rm != 0);
+    (
+        st.cap_bounding,
+        st.cap_effective,
+        st.cap_permitted,
+        st.cap_ambient,
+    ) = (cb, ce, cp, ca);
+    st.status = match (status, code) {
+        (0, _) => Status::Created,
+        (1, _) => Status::Running,
+        (2, Some(c)) => Status::Exited(c),
+        _ => return Err(CORRUPT),
     };
-    if !have_name || !valid_name(st.name.as_bytes()) {
-        return Err("corrupt state file");
+    match (u32::try_from(uid), u32::try_from(gid)) {
+        (Ok(u), Ok(g)) if valid_name(st.name.as_bytes()) => (st.uid, st.gid) = (u, g),
+        _ => return Err(CORRUPT),
     }
     Ok(st)
 }
@@ -1096,11 +771,7 @@ mod tests {
     fn state_round_trips_every_field_and_odd_bytes() {
         let st = sample();
         let j = encode(&st);
-        assert!(
-            core::str::from_utf8(&j).is_ok(),
-            "{}",
-            String::from_utf8_lossy(&j)
-        );
+        assert!(j.starts_with(b"husk-state 1\nname web-1\n") && j.ends_with(b"\nend\n"));
         assert_eq!(decode(&j), Ok(st.clone()));
         for s in [Status::Created, Status::Running, Status::Exited(0)] {
             let st = State {
@@ -1111,11 +782,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn json_strings_escape_quotes_controls_and_bad_utf8() {
-        let mut o = Vec::new();
-        json_str(&mut o, b"a\"b\\c\nd\x01\xffcaf\xc3\xa9");
-        assert_eq!(o, b"\"a\\\"b\\\\c\\nd\\u0001\\u00ffcaf\xc3\xa9\"".to_vec());
+    fn file(body: &str) -> Vec<u8> {
+        format!("husk-state 1\n{body}end\n").into_bytes()
     }
 
     #[test]
@@ -1130,45 +798,34 @@ mod tests {
                 "cut at {cut}"
             );
         }
+        for bad in [
+            "name x\nstatus sleeping\n",
+            "name x\nstatus exited\n",
+            "name ../x\nstatus running\n",
+            "name x\npid 99999999999\nstatus running\n",
+            "name x\npid 1\nstatus running\nuid 4294967296\n",
+            "name x\nstatus running\nrlimit 7 1\n",
+            "name x\nstatus running\ncap_ambient -1\n",
+            "name x\nstatus running\nnospace\n",
+        ] {
+            assert_eq!(decode(&file(bad)), Err("corrupt state file"), "{bad}");
+        }
         assert_eq!(
-            decode(b"{\"name\":\"x\",\"status\":\"running\"}garbage"),
-            Err("corrupt state file")
-        );
-        assert_eq!(
-            decode(b"{\"name\":\"x\",\"status\":\"sleeping\"}"),
-            Err("corrupt state file")
-        );
-        assert_eq!(
-            decode(b"{\"name\":\"x\",\"status\":\"exited\",\"exit_code\":null}"),
-            Err("corrupt state file")
-        );
-        assert_eq!(
-            decode(b"{\"name\":\"../x\",\"status\":\"running\"}"),
-            Err("corrupt state file")
-        );
-        assert_eq!(
-            decode(b"{\"name\":\"x\",\"pid\":-5,\"status\":\"running\"}")
+            decode(&file("name x\npid -5\nstatus running\n"))
                 .unwrap()
                 .pid,
             -5
         );
-        assert_eq!(
-            decode(b"{\"name\":\"x\",\"pid\":99999999999,\"status\":\"running\"}"),
-            Err("corrupt state file")
-        );
-        assert_eq!(
-            decode(b"{\"version\":2,\"name\":\"x\",\"status\":\"running\"}"),
-            Err("corrupt state file")
-        );
+        let mut v2 = file("name x\nstatus running\n");
+        v2[11] = b'2';
+        assert_eq!(decode(&v2), Err("corrupt state file"));
         assert_eq!(decode(b"\x00\x00\x00"), Err("corrupt state file"));
+        assert_eq!(decode(b"{\"name\": 12"), Err("corrupt state file"));
     }
 
     #[test]
     fn unknown_keys_are_skipped() {
-        let st = decode(
-            b"{\"new\":{\"a\":[1,\"x\",true,null,{}]},\"name\":\"c\",\"status\":\"created\"}",
-        )
-        .unwrap();
+        let st = decode(&file("new a b c\nname c\nstatus created\n")).unwrap();
         assert_eq!((st.name.as_str(), st.status), ("c", Status::Created));
     }
 
@@ -1251,12 +908,9 @@ mod tests {
             dir.write(&st2).unwrap();
         }
         assert!(dir.monitor_active());
-        let names: Vec<_> = list(&root)
-            .unwrap()
-            .into_iter()
-            .map(|(n, s)| (n, s.unwrap().status))
-            .collect();
-        assert_eq!(names, vec![("c1".to_string(), Status::Running)]);
+        assert_eq!(list(&root).unwrap(), vec![b"c1".to_vec()]);
+        let c1 = StateDir::open(&root, b"c1").unwrap();
+        assert_eq!(c1.read().unwrap().status, Status::Running);
         dir.finish(3).unwrap(); // auto_remove: the directory goes
         let rs = std::str::from_utf8(&root).unwrap();
         assert_eq!(std::fs::read_dir(rs).unwrap().count(), 0);
@@ -1283,11 +937,11 @@ mod tests {
         assert_eq!(other.wait_monitor().unwrap(), Some(42));
         assert_eq!(other.read().unwrap().status, Status::Exited(42));
         let rs = std::str::from_utf8(&root).unwrap().to_string();
-        std::fs::write(format!("{rs}/c2/state.json"), b"{\"name\":\"c2\",\"pi").unwrap();
+        std::fs::write(format!("{rs}/c2/state"), b"husk-state 1\nname c2\npi").unwrap();
         let e = other.read().err().unwrap();
         assert_eq!(
             format!("{e:?}"),
-            format!("husk: read {rs}/c2/state.json: truncated state file")
+            format!("husk: read {rs}/c2/state: truncated state file")
         );
         let _l = other.lock().unwrap();
         std::fs::create_dir_all(format!("{rs}/c2/upper/a/b")).unwrap();

@@ -2,10 +2,13 @@
 //! /etc/passwd and /etc/group, the way `docker run -u` reads them.
 //!
 //! Pure functions over the two files' bytes; the host stage reads them from
-//! inside the rootfs (never the host's own /etc).
+//! inside the rootfs (never the host's own /etc), `husk exec` from inside
+//! the container's root.
 
 use crate::spec::{Id, UserSpec};
 use alloc::vec::Vec;
+use husk_sys::fmt::Sink;
+use husk_sys::Error;
 
 /// The credentials and HOME the container process gets.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +20,19 @@ pub struct Identity {
     pub home: Vec<u8>,
 }
 
+/// `resolve`, failing as `husk: -u NAME: <text>`.
+pub fn identity(spec: Option<&UserSpec>, passwd: &[u8], group: &[u8]) -> Result<Identity, Error> {
+    resolve(spec, passwd, group).map_err(|why| {
+        let mut shown = Vec::new();
+        match spec.map(|s| &s.user) {
+            Some(Id::Num(n)) => shown.u(*n as u64),
+            Some(Id::Name(n)) => shown.b(n),
+            None => &mut shown,
+        };
+        Error::msg("-u", &shown, why)
+    })
+}
+
 /// Resolve `spec` (None: root) against passwd and group file contents.
 /// The error is the text for `husk: -u NAME: <text>`.
 pub fn resolve(
@@ -24,95 +40,103 @@ pub fn resolve(
     passwd: &[u8],
     group: &[u8],
 ) -> Result<Identity, &'static str> {
-    let user = spec.map_or(Id::Num(0), |s| s.user.clone());
-    let entry = match &user {
-        Id::Num(n) => passwd_entries(passwd).find(|e| e.uid == *n),
-        Id::Name(name) => passwd_entries(passwd).find(|e| e.name == &name[..]),
+    let (user, want_group) = match spec {
+        Some(s) => (&s.user, s.group.as_ref()),
+        None => (&Id::Num(0), None),
     };
-    let (uid, mut gid, home) = match (&user, &entry) {
-        (_, Some(e)) => (e.uid, e.gid, e.home.to_vec()),
-        (Id::Name(_), None) => return Err("no such user in the rootfs's /etc/passwd"),
+    // The first well-formed line with that name or uid, as getpwnam(3) and
+    // getpwuid(3); malformed lines are skipped, as getpwent(3) does.
+    let mut entry = None;
+    let mut f = [&b""[..]; 7];
+    for line in split(passwd, b'\n') {
+        let n = fields(line, &mut f);
+        let (Some(uid), Some(gid)) = (num(f[2]), num(f[3])) else {
+            continue;
+        };
+        let hit = match user {
+            Id::Num(want) => *want == uid,
+            Id::Name(want) => want[..] == *f[0],
+        };
+        if n == 7 && !f[0].is_empty() && hit {
+            entry = Some((f[0], uid, gid, f[5]));
+            break;
+        }
+    }
+    let (name, uid, mut gid, home) = match (entry, user) {
+        (Some(e), _) => e,
+        (None, Id::Name(_)) => return Err("no such user in the rootfs's /etc/passwd"),
         // A bare number need not be listed, as with docker: group 0, and
         // HOME / (or /root for root).
-        (Id::Num(n), None) => (
-            *n,
-            0,
-            if *n == 0 {
-                b"/root".to_vec()
-            } else {
-                b"/".to_vec()
-            },
-        ),
+        (None, &Id::Num(n)) => (&b""[..], n, 0, if n == 0 { &b"/root"[..] } else { b"/" }),
     };
-    if let Some(g) = spec.and_then(|s| s.group.as_ref()) {
-        gid = match g {
-            Id::Num(n) => *n,
-            Id::Name(name) => {
-                group_entries(group)
-                    .find(|e| e.0 == &name[..])
-                    .ok_or("no such group in the rootfs's /etc/group")?
-                    .1
-            }
-        };
-    }
+    // One pass over /etc/group: the named group's gid, and the groups
+    // listing the user by name.
+    let mut named = None;
     let mut groups = Vec::new();
-    if let Some(e) = &entry {
-        for (_, g, members) in group_entries(group) {
-            if members.split(|&b| b == b',').any(|m| m == e.name)
-                && g != gid
-                && !groups.contains(&g)
-            {
-                groups.push(g);
+    for line in split(group, b'\n') {
+        if fields(line, &mut f) < 4 || f[0].is_empty() {
+            continue;
+        }
+        let Some(g) = num(f[2]) else { continue };
+        if let Some(Id::Name(want)) = want_group {
+            if named.is_none() && want[..] == *f[0] {
+                named = Some(g);
             }
         }
+        if entry.is_some() && !groups.contains(&g) && listed(f[3], name) {
+            groups.push(g);
+        }
+    }
+    match want_group {
+        Some(Id::Num(n)) => gid = *n,
+        Some(Id::Name(_)) => gid = named.ok_or("no such group in the rootfs's /etc/group")?,
+        None => {}
+    }
+    // The primary group is not a supplementary one too.
+    if let Some(i) = groups.iter().position(|&g| g == gid) {
+        groups.remove(i);
     }
     Ok(Identity {
         uid,
         gid,
         groups,
-        home: if home.is_empty() { b"/".to_vec() } else { home },
+        home: if home.is_empty() { b"/" } else { home }.to_vec(),
     })
 }
 
-struct Passwd<'a> {
-    name: &'a [u8],
-    uid: u32,
-    gid: u32,
-    home: &'a [u8],
-}
-
-/// `name:pw:uid:gid:gecos:home:shell` lines; malformed lines are skipped,
-/// as getpwent(3) does.
-fn passwd_entries(file: &[u8]) -> impl Iterator<Item = Passwd<'_>> {
-    file.split(|&b| b == b'\n').filter_map(|line| {
-        let f: Vec<&[u8]> = line.split(|&b| b == b':').collect();
-        if f.len() < 7 || f[0].is_empty() {
-            return None;
+/// Whether the `member,member` list names `name`.
+fn listed(members: &[u8], name: &[u8]) -> bool {
+    for m in split(members, b',') {
+        if m == name {
+            return true;
         }
-        Some(Passwd {
-            name: f[0],
-            uid: num(f[2])?,
-            gid: num(f[3])?,
-            home: f[5],
-        })
-    })
+    }
+    false
 }
 
-/// `name:pw:gid:member,member` lines as (name, gid, members).
-fn group_entries(file: &[u8]) -> impl Iterator<Item = (&[u8], u32, &[u8])> {
-    file.split(|&b| b == b'\n').filter_map(|line| {
-        let f: Vec<&[u8]> = line.split(|&b| b == b':').collect();
-        if f.len() < 4 || f[0].is_empty() {
-            return None;
+/// Fill `f` with the first 7 `:`-separated fields of a line (those past
+/// its end are left as they were); returns how many it has, at most 7.
+fn fields<'a>(line: &'a [u8], f: &mut [&'a [u8]; 7]) -> usize {
+    let mut n = 0;
+    for v in split(line, b':') {
+        match f.get_mut(n) {
+            Some(slot) => *slot = v,
+            None => break,
         }
-        Some((f[0], num(f[2])?, f[3]))
-    })
+        n += 1;
+    }
+    n
+}
+
+fn split(s: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
+    s.split(move |&b| b == sep)
 }
 
 fn num(s: &[u8]) -> Option<u32> {
-    husk_sys::fmt::parse_u64(s)
-        .filter(|&n| n <= u32::MAX as u64)
-        .map(|n| n as u32)
+    match husk_sys::fmt::parse_u64(s) {
+        Some(n) if n <= u32::MAX as u64 => Some(n as u32),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

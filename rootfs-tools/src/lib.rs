@@ -11,6 +11,7 @@ pub mod gzip;
 pub mod inflate;
 pub mod json;
 pub mod ldcache;
+pub mod record;
 pub mod sha256;
 pub mod stream;
 pub mod tar;

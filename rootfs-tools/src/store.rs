@@ -5,8 +5,25 @@
 //! STORE/lock                 flock(2): LOCK_EX while importing, rm, gc
 //! STORE/layers/<hex>/        a layer's files, hex = sha256 of its tar (the
 //!                            config's diff_id); an overlayfs lowerdir as is
-//! STORE/images/<NAME:TAG>    the image record (JSON), '/' written as %2F
+//! STORE/images/<NAME:TAG>    the image record, '/' written as %2F
 //! STORE/tmp/                 unpacks in progress, renamed into layers/
+//! ```
+//!
+//! An image record is in husk's line format (record.rs), so the launcher
+//! reads it without a JSON parser; lists repeat their key, top layer first:
+//!
+//! ```text
+//! husk-image 1
+//! name example.com/app:1
+//! id sha256:<hex of the image config>
+//! layer sha256:<diff_id of the top layer>
+//! layer sha256:<diff_id of the base layer>
+//! env PATH=/usr/bin:/bin
+//! entrypoint /bin/sh
+//! cmd -c
+//! workdir /srv
+//! user 1000:1000
+//! end
 //! ```
 //!
 //! Layers are shared: an image whose base is already stored only adds its
@@ -14,7 +31,8 @@
 //! sees half of one; the lock orders the writers, and whoever holds it
 //! empties tmp/ of what an interrupted import left.
 
-use crate::json::{self, Value};
+use crate::json::Value;
+use crate::record::{self, put, Damage};
 use crate::tree;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -170,61 +188,90 @@ pub fn parse_config(c: Option<&Value>) -> Result<ImageConfig, &'static str> {
     })
 }
 
-fn str_array(items: &[String]) -> Value {
-    Value::Array(items.iter().map(|s| Value::String(s.clone())).collect())
+/// The text of a record (the format in the module comment).
+pub fn record_text(
+    name: &str,
+    id: &str,
+    diff_ids_top_first: &[String],
+    c: &ImageConfig,
+) -> Vec<u8> {
+    let mut out = Vec::from(&IMAGE_HEAD[..]);
+    out.push(b'\n');
+    put(&mut out, "name", name.as_bytes());
+    put(&mut out, "id", id.as_bytes());
+    for (key, list) in [
+        ("layer", diff_ids_top_first),
+        ("env", &c.env),
+        ("entrypoint", &c.entrypoint),
+        ("cmd", &c.cmd),
+    ] {
+        for v in list {
+            put(&mut out, key, v.as_bytes());
+        }
+    }
+    put(&mut out, "workdir", c.working_dir.as_bytes());
+    put(&mut out, "user", c.user.as_bytes());
+    out.extend_from_slice(b"end\n");
+    out
 }
 
-/// The JSON text of a record: `{"name", "id", "layers" (diff_ids, top
-/// first), "config": {Env, Entrypoint, Cmd, WorkingDir, User}}`.
+/// The old name of [`record_text`], still called by import.rs.
 pub fn record_json(
     name: &str,
     id: &str,
     diff_ids_top_first: &[String],
     c: &ImageConfig,
 ) -> Vec<u8> {
-    let config = Value::Object(alloc::vec![
-        ("Env".into(), str_array(&c.env)),
-        ("Entrypoint".into(), str_array(&c.entrypoint)),
-        ("Cmd".into(), str_array(&c.cmd)),
-        ("WorkingDir".into(), Value::String(c.working_dir.clone())),
-        ("User".into(), Value::String(c.user.clone())),
-    ]);
-    let rec = Value::Object(alloc::vec![
-        ("name".into(), Value::String(name.into())),
-        ("id".into(), Value::String(id.into())),
-        ("layers".into(), str_array(diff_ids_top_first)),
-        ("config".into(), config),
-    ]);
-    let mut out = Vec::new();
-    rec.write(&mut out);
-    out.push(b'\n');
-    out
+    record_text(name, id, diff_ids_top_first, c)
 }
+
+const IMAGE_HEAD: &[u8] = b"husk-image 1";
 
 /// Parse a record; layer paths are made under `store` (absolute). Every
 /// layer must be `sha256:<64 hex>`, so a tampered record cannot name a
 /// directory outside layers/.
 pub fn parse_record(text: &[u8], store: &[u8]) -> Result<ImageRecord, &'static str> {
-    let v = json::parse(text).map_err(|e| e.message())?;
-    let diff_ids = strings(v.get("layers"))?;
-    let mut layers = Vec::new();
-    for d in &diff_ids {
-        let hex = d
-            .strip_prefix("sha256:")
-            .filter(|h| is_hex64(h.as_bytes()))
-            .ok_or("bad layer digest")?;
-        let mut p = store.to_vec();
-        p.extend_from_slice(b"/layers/");
-        p.extend_from_slice(hex.as_bytes());
-        layers.push(p);
+    let mut r = ImageRecord {
+        name: String::new(),
+        layers: Vec::new(),
+        diff_ids: Vec::new(),
+        id: String::new(),
+        config: ImageConfig::default(),
+    };
+    let mut why = "corrupt image record";
+    let read = record::fields(text, IMAGE_HEAD, &mut |key, v| {
+        let Ok(v) = String::from_utf8(v) else {
+            return false;
+        };
+        let c = &mut r.config;
+        match key {
+            b"name" => r.name = v,
+            b"id" => r.id = v,
+            b"layer" => {
+                let Some(hex) = v.strip_prefix("sha256:").filter(|h| is_hex64(h.as_bytes())) else {
+                    why = "bad layer digest";
+                    return false;
+                };
+                let mut p = store.to_vec();
+                p.extend_from_slice(b"/layers/");
+                p.extend_from_slice(hex.as_bytes());
+                r.layers.push(p);
+                r.diff_ids.push(v);
+            }
+            b"env" => c.env.push(v),
+            b"entrypoint" => c.entrypoint.push(v),
+            b"cmd" => c.cmd.push(v),
+            b"workdir" => c.working_dir = v,
+            b"user" => c.user = v,
+            _ => {}
+        }
+        true
+    });
+    match read {
+        Ok(()) => Ok(r),
+        Err(Damage::Truncated) => Err("truncated image record"),
+        Err(Damage::Corrupt) => Err(why),
     }
-    Ok(ImageRecord {
-        name: string(v.get("name"))?,
-        id: string(v.get("id"))?,
-        layers,
-        diff_ids,
-        config: parse_config(v.get("config"))?,
-    })
 }
 
 /// An open store, locked for the caller's purpose.
@@ -412,6 +459,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json;
 
     #[test]
     fn names_get_latest_unless_tagged_or_pinned() {
@@ -449,17 +497,26 @@ mod tests {
         };
         let top = format!("sha256:{}", "b".repeat(64));
         let base = format!("sha256:{}", "a".repeat(64));
-        let text = record_json("x:1", "sha256:00", &[top.clone(), base.clone()], &c);
+        let text = record_text("x:1", "sha256:00", &[top.clone(), base.clone()], &c);
         let r = parse_record(&text, b"/store").unwrap();
-        assert_eq!(r.name, "x:1");
+        assert_eq!((r.name.as_str(), r.id.as_str()), ("x:1", "sha256:00"));
         assert_eq!(r.config, c);
         assert_eq!(r.diff_ids, vec![top, base]);
         assert_eq!(
             r.layers[0],
             format!("/store/layers/{}", "b".repeat(64)).into_bytes()
         );
-        let bad = br#"{"name":"x","layers":["sha256:../../etc"],"config":null}"#;
+        let bad = b"husk-image 1\nname x\nlayer sha256:../../etc\nend\n";
         assert_eq!(parse_record(bad, b"/s").unwrap_err(), "bad layer digest");
+        assert_eq!(
+            parse_record(&text[..text.len() - 2], b"/s").unwrap_err(),
+            "truncated image record"
+        );
+        let old_json = br#"{"name":"x","layers":[],"config":null}"#;
+        assert_eq!(
+            parse_record(old_json, b"/s").unwrap_err(),
+            "corrupt image record"
+        );
     }
 
     #[test]

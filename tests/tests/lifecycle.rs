@@ -561,8 +561,8 @@ fn a_reused_or_dead_pid_is_never_the_container() {
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("monitor"), "").unwrap();
         std::fs::write(
-            d.join("state.json"),
-            format!("{{\"version\":1,\"name\":\"{name}\",\"pid\":{pid},\"start_time\":1,\"status\":\"running\",\"exit_code\":null,\"created\":1,\"command\":[\"x\"]}}\n"),
+            d.join("state"),
+            format!("husk-state 1\nname {name}\npid {pid}\nstart_time 1\nstatus running\ncreated 1\narg x\nend\n"),
         )
         .unwrap();
     }
@@ -602,7 +602,7 @@ fn a_damaged_state_file_is_reported_and_removable_with_force() {
     let n = w.name("c");
     w.start(&n, &[], &["true"]);
     assert_eq!(w.husk("wait", &[&n]).status.code(), Some(0));
-    let file = w.root.join(&n).join("state.json");
+    let file = w.root.join(&n).join("state");
     let good = std::fs::read(&file).unwrap();
     std::fs::write(&file, &good[..good.len() / 2]).unwrap();
     let msg = format!("husk: read {}: truncated state file", file.display());

@@ -430,21 +430,23 @@ fn oci_layout_imports_verifies_and_flattens_like_gnu_tar() {
     assert_eq!(layer_dirs(&store), sorted);
     let record = fs::read_to_string(store.join("images/example.com%2Fthree:1")).unwrap();
     ids.reverse();
-    let want_layers: Vec<String> = ids.iter().map(|d| format!("\"sha256:{d}\"")).collect();
+    let want_layers: Vec<String> = ids.iter().map(|d| format!("layer sha256:{d}\n")).collect();
     assert!(
-        record.contains(&format!("\"layers\":[{}]", want_layers.join(","))),
+        record.starts_with("husk-image 1\nname example.com/three:1\n")
+            && record.ends_with("\nend\n"),
+        "{record}"
+    );
+    assert!(record.contains(&want_layers.concat()), "{record}");
+    assert!(
+        record.contains("\nenv PATH=/usr/bin:/bin\nenv GREETING=hi\n"),
         "{record}"
     );
     assert!(
-        record.contains(r#""Env":["PATH=/usr/bin:/bin","GREETING=hi"]"#),
+        record.contains("\nworkdir /srv\n") && record.contains("\nuser 1000:1000\n"),
         "{record}"
     );
     assert!(
-        record.contains(r#""WorkingDir":"/srv""#) && record.contains(r#""User":"1000:1000""#),
-        "{record}"
-    );
-    assert!(
-        record.contains(r#""Entrypoint":["/bin/sh","-c"],"Cmd":["echo hi"]"#),
+        record.contains("\nentrypoint /bin/sh\nentrypoint -c\ncmd echo hi\n"),
         "{record}"
     );
     assert!(

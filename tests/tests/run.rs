@@ -682,3 +682,166 @@ fn bad_input_is_one_line_exit_125_and_nothing_left() {
     );
     assert_nothing_left(&busy, s.path());
 }
+
+// ---------------------------------------------------------------------------
+// `husk run --image`: an image imported by husk-rootfs from an OCI layout
+// made here (tar, gzip and sha256sum), two layers, the upper one hiding a
+// file of the lower one with a whiteout.
+
+fn sh_ok(script: &str) -> String {
+    let o = run(Command::new("sh").arg("-c").arg(script));
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "sh -c {script}\n{out}{err}");
+    out
+}
+
+/// Store `data` as a blob of the layout; returns (hex digest, size).
+fn put_blob(layout: &Path, data: &[u8]) -> (String, usize) {
+    let tmp = layout.join("blob.tmp");
+    std::fs::write(&tmp, data).unwrap();
+    let hex = sh_ok(&format!("sha256sum '{}'", tmp.display()))[..64].to_string();
+    std::fs::rename(&tmp, layout.join("blobs/sha256").join(&hex)).unwrap();
+    (hex, data.len())
+}
+
+/// tar and gzip `dir` into the layout: (blob digest, size, diff_id).
+fn put_layer(layout: &Path, dir: &Path) -> (String, usize, String) {
+    let tar = layout.join("layer.tar");
+    sh_ok(&format!(
+        "tar --sort=name --numeric-owner -C '{}' -cf '{}' .",
+        dir.display(),
+        tar.display()
+    ));
+    let diff_id = sh_ok(&format!("sha256sum '{}'", tar.display()))[..64].to_string();
+    sh_ok(&format!("gzip -n -f '{}'", tar.display()));
+    let gz = std::fs::read(layout.join("layer.tar.gz")).unwrap();
+    let (d, s) = put_blob(layout, &gz);
+    (d, s, diff_id)
+}
+
+/// Import an image of a busybox base layer (with /etc/hidden and /srv) and
+/// an upper layer that whites /etc/hidden out; returns the store.
+fn image_store(s: &Scratch, name: &str) -> PathBuf {
+    let base = busybox_rootfs(s, "base");
+    std::fs::create_dir_all(base.join("srv")).unwrap();
+    std::fs::write(base.join("etc/hidden"), "lower\n").unwrap();
+    let top = s.join("top");
+    std::fs::create_dir_all(top.join("etc")).unwrap();
+    std::fs::write(top.join("etc/.wh.hidden"), "").unwrap();
+    std::fs::write(top.join("etc/motd"), "upper\n").unwrap();
+    let layout = s.join("layout");
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let layers = [put_layer(&layout, &base), put_layer(&layout, &top)];
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/bin","GREETING=hi"],"Entrypoint":["/bin/sh","-c"],"Cmd":["echo $GREETING; pwd; id -u; id -g"],"WorkingDir":"/srv","User":"1000:1000"}},"rootfs":{{"type":"layers","diff_ids":["sha256:{}","sha256:{}"]}}}}"#,
+        layers[0].2, layers[1].2
+    );
+    let (cd, cs) = put_blob(&layout, config.as_bytes());
+    let descs: Vec<String> = layers
+        .iter()
+        .map(|(d, s, _)| {
+            format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{d}","size":{s}}}"#)
+        })
+        .collect();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{cd}","size":{cs}}},"layers":[{}]}}"#,
+        descs.join(",")
+    );
+    let (md, ms) = put_blob(&layout, manifest.as_bytes());
+    std::fs::write(
+        layout.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{md}","size":{ms},"annotations":{{"org.opencontainers.image.ref.name":"{name}"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let store = s.join("store");
+    let o = run(Command::new(bin("husk-rootfs"))
+        .args(["import", "--store"])
+        .arg(&store)
+        .arg(&layout));
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "import: {out}{err}");
+    store
+}
+
+#[test]
+fn an_image_runs_with_its_config_and_its_layers() {
+    if skip() || !bin("husk-rootfs").exists() {
+        return;
+    }
+    let s = Scratch::new("run-image");
+    let store = image_store(&s, "demo:1");
+    let st = store.to_str().unwrap();
+    struct ImageCase {
+        what: &'static str,
+        args: &'static [&'static str],
+        stdout: &'static str,
+    }
+    let cases = [
+        ImageCase {
+            what: "Env, Entrypoint, Cmd, WorkingDir and User from the image",
+            args: &[],
+            stdout: "hi\n/srv\n1000\n1000\n",
+        },
+        ImageCase {
+            what: "COMMAND replaces Cmd, after the Entrypoint",
+            args: &["echo $GREETING-$PATH"],
+            stdout: "hi-/bin\n",
+        },
+        ImageCase {
+            what: "-e, -w and -u win over the image",
+            args: &["-e", "GREETING=bye", "-w", "/tmp", "-u", "0:0", "--"],
+            stdout: "bye\n/tmp\n0\n0\n",
+        },
+        ImageCase {
+            what: "a whiteout in the upper layer hides the lower file",
+            args: &["test -e /etc/hidden || echo hidden; cat /etc/motd"],
+            stdout: "hidden\nupper\n",
+        },
+        ImageCase {
+            what: "the image's layers are read-only underneath the container",
+            args: &["-u", "0", "--", "echo x > /etc/motd && cat /etc/motd"],
+            stdout: "x\n",
+        },
+    ];
+    for c in cases {
+        let name = unique("img");
+        let mut args = vec!["--name", &name, "--image", "demo:1", "--store", st];
+        // Options go before COMMAND: split the case's own.
+        let (opts, cmd): (Vec<&str>, Vec<&str>) = match c.args.iter().position(|a| *a == "--") {
+            Some(p) => (c.args[..p].to_vec(), c.args[p + 1..].to_vec()),
+            None => (vec![], c.args.to_vec()),
+        };
+        args.extend(opts);
+        args.extend(cmd);
+        let o = husk(&args);
+        let (out, err) = text(&o);
+        assert_eq!(
+            (o.status.code(), out.as_str()),
+            (Some(0), c.stdout),
+            "{}: {err}",
+            c.what
+        );
+        assert_nothing_left(&name, s.path());
+    }
+    // The store's layers are untouched by the containers' writes.
+    let motd = sh_ok(&format!("cat '{st}'/layers/*/etc/motd"));
+    assert_eq!(motd, "upper\n");
+
+    // An unknown image: one line, 125, nothing left.
+    let name = unique("img");
+    let o = husk(&["--name", &name, "--image", "nosuch:1", "--store", st]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(
+        err.starts_with("husk: ") && err.lines().count() == 1 && err.contains("nosuch"),
+        "{err}"
+    );
+    assert_nothing_left(&name, s.path());
+}
