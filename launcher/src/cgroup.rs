@@ -22,14 +22,15 @@
 
 mod plan;
 
-pub use plan::{check_list, validate, Knob, MIN_MEMORY};
+pub use plan::{validate, CONTROLLERS};
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use husk_sys::errno::{Errno, SysResult};
-use husk_sys::fs;
+use husk_sys::fmt::Sink;
 use husk_sys::path::with_cstr;
-use husk_sys::{Context, Error, Fd, OwnedFd};
+use husk_sys::{fs, CBuf, Context, Error, Fd, OwnedFd};
+use plan::Controller;
 
 /// Limits a container asks for; None = not asked (write nothing).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -71,19 +72,23 @@ impl Mode {
     }
 }
 
-/// One mounted hierarchy: where, and which controllers it holds.
+/// One mounted hierarchy: where, whether the parsers found it as cgroup2,
+/// and which controllers it holds (a cgroup2 root's come from its
+/// `cgroup.controllers`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hierarchy {
     pub path: String,
+    pub v2: bool,
     pub controllers: Vec<String>,
 }
 
+/// A cgroup mount found in mountinfo.
+pub type Mount = Hierarchy;
+
 impl Hierarchy {
     pub fn new(path: &str, controllers: &[&str]) -> Hierarchy {
-        Hierarchy {
-            path: path.into(),
-            controllers: controllers.iter().map(|&c| c.into()).collect(),
-        }
+        let controllers = controllers.iter().map(|&c| c.into()).collect();
+        Hierarchy { path: path.into(), v2: false, controllers }
     }
     pub fn has(&self, ctrl: &str) -> bool {
         self.controllers.iter().any(|c| c == ctrl)
@@ -102,11 +107,11 @@ impl Layout {
     /// A layout from its parts (detect() uses it; tests point it at a temp dir).
     /// `None` when no hierarchy is mounted at all.
     pub fn new(v2: Option<Hierarchy>, v1: Vec<Hierarchy>) -> Option<Layout> {
-        let mode = match (&v2, v1.is_empty()) {
-            (Some(_), true) => Mode::V2,
-            (Some(_), false) => Mode::Hybrid,
-            (None, false) => Mode::V1,
-            (None, true) => return None,
+        let mode = match (v2.is_some(), v1.is_empty()) {
+            (true, true) => Mode::V2,
+            (true, false) => Mode::Hybrid,
+            (false, false) => Mode::V1,
+            _ => return None,
         };
         Some(Layout { mode, v2, v1 })
     }
@@ -122,189 +127,131 @@ impl Layout {
     pub fn v1(&self) -> &[Hierarchy] {
         &self.v1
     }
-    /// Where `ctrl` lives: v2 first, then v1.
-    fn place(&self, c: plan::Controller) -> Option<Place<'_>> {
+    /// Where `c` lives, v2 first, then v1; true = on v2.
+    pub fn place(&self, c: &Controller) -> Option<(&Hierarchy, bool)> {
         if let Some(h) = self.v2.as_ref().filter(|h| h.has(c.v2)) {
-            return Some(Place { h, v2: true });
+            return Some((h, true));
         }
-        self.v1
-            .iter()
-            .find(|h| h.has(c.v1))
-            .map(|h| Place { h, v2: false })
+        self.v1.iter().find(|h| h.has(c.v1)).map(|h| (h, false))
     }
 }
 
-#[derive(Clone, Copy)]
-struct Place<'a> {
-    h: &'a Hierarchy,
-    v2: bool,
-}
-
-/// Controller names a v1 mount option can be (others are options such as
-/// `rw`, `name=systemd`, `clone_children`).
-const V1_CONTROLLERS: [&str; 14] = [
-    "cpu",
-    "cpuacct",
-    "cpuset",
-    "memory",
-    "devices",
-    "freezer",
-    "net_cls",
-    "net_prio",
-    "blkio",
-    "perf_event",
-    "hugetlb",
-    "pids",
-    "rdma",
-    "misc",
+/// Where cgroup2 is probed without /proc, then the controller names a v1
+/// mount option can be (others are options such as `rw`, `name=systemd`).
+const PROBED: [&str; 16] = [
+    "", "unified", "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
+    "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc",
 ];
-
-/// A cgroup mount found in mountinfo.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mount {
-    pub path: String,
-    pub v2: bool,
-    pub controllers: Vec<String>,
-}
 
 /// The cgroup mounts of a /proc/PID/mountinfo text. A later mount on the
 /// same path hides an earlier one; the first mount of a v1 controller wins.
 pub fn parse_mountinfo(text: &[u8]) -> Vec<Mount> {
-    let mut out: Vec<Mount> = Vec::new();
-    for line in text.split(|&c| c == b'\n') {
-        // id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-        let mut f = line.split(|&c| c == b' ');
-        let Some(point) = f.nth(4) else { continue };
-        let mut rest = f.skip_while(|&x| x != b"-");
-        let (Some(_), Some(fstype), Some(_), Some(sopts)) =
-            (rest.next(), rest.next(), rest.next(), rest.next())
-        else {
-            continue;
-        };
-        add_mount(&mut out, point, fstype, sopts);
-    }
-    out
+    parse(text, true)
 }
 
 /// The cgroup mounts of a /proc/mounts text (`source point fstype opts 0 0`),
 /// for kernels or sandboxes without mountinfo.
 pub fn parse_mounts(text: &[u8]) -> Vec<Mount> {
+    parse(text, false)
+}
+
+fn parse(text: &[u8], mountinfo: bool) -> Vec<Mount> {
     let mut out = Vec::new();
     for line in text.split(|&c| c == b'\n') {
+        // id parent maj:min root point opts [optional...] - fstype source superopts
         let mut f = line.split(|&c| c == b' ');
-        if let (Some(_), Some(point), Some(fstype), Some(opts)) =
-            (f.next(), f.next(), f.next(), f.next())
-        {
-            add_mount(&mut out, point, fstype, opts);
+        let point = f.nth(if mountinfo { 4 } else { 1 });
+        if mountinfo {
+            while f.next().is_some_and(|x| x != b"-") {}
+        }
+        let fstype = f.next();
+        if mountinfo {
+            f.next();
+        }
+        if let (Some(p), Some(t), Some(o)) = (point, fstype, f.next()) {
+            add_mount(&mut out, p, t, o);
         }
     }
     out
 }
 
 fn add_mount(out: &mut Vec<Mount>, point: &[u8], fstype: &[u8], opts: &[u8]) {
-    let Ok(path) = String::from_utf8(unescape(point)) else {
-        return;
-    };
+    let Some(path) = unescape(point) else { return };
     // Whatever is mounted later on the same path hides what was there.
     out.retain(|m| m.path != path);
-    let v2 = match fstype {
-        b"cgroup2" => true,
-        b"cgroup" => false,
-        _ => return,
-    };
-    let controllers: Vec<String> = if v2 {
-        Vec::new() // read from cgroup.controllers
-    } else {
-        let names = opts.split(|&c| c == b',');
-        let known = names.filter_map(|o| V1_CONTROLLERS.iter().find(|&&n| n.as_bytes() == o));
-        known.map(|&n| String::from(n)).collect()
-    };
-    if !v2 && (controllers.is_empty() || out.iter().any(|m| !m.v2 && m.controllers == controllers))
-    {
+    let v2 = fstype == b"cgroup2";
+    if !v2 && fstype != b"cgroup" {
         return;
     }
-    out.push(Mount {
-        path,
-        v2,
-        controllers,
-    });
+    let mut controllers = Vec::new();
+    if !v2 {
+        for o in opts.split(|&c| c == b',') {
+            for n in &PROBED[2..] {
+                if n.as_bytes() == o {
+                    controllers.push(String::from(*n));
+                }
+            }
+        }
+        // Named-only hierarchies hold no controller; a controller is in one
+        // hierarchy only, so a second mount holding it is the same one.
+        match controllers.first() {
+            Some(c) if !out.iter().any(|m| !m.v2 && m.has(c)) => {}
+            _ => return,
+        }
+    }
+    out.push(Mount { path, v2, controllers });
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &[u8]) -> Vec<u8> {
+fn unescape(mut s: &[u8]) -> Option<String> {
     let mut v = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        let oct = s
-            .get(i + 1..i + 4)
-            .filter(|o| s[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(o) => {
-                v.push(((o[0] - b'0') << 6) | ((o[1] - b'0') << 3) | (o[2] - b'0'));
-                i += 4;
+    loop {
+        s = match s {
+            [b'\\', a @ b'0'..=b'7', b @ b'0'..=b'7', c @ b'0'..=b'7', rest @ ..] => {
+                v.push(((a - b'0') << 6) | ((b - b'0') << 3) | (c - b'0'));
+                rest
             }
-            None => {
-                v.push(s[i]);
-                i += 1;
+            [c, rest @ ..] => {
+                v.push(*c);
+                rest
             }
+            [] => return String::from_utf8(v).ok(),
         }
     }
-    v
 }
 
-/// Build the layout from parsed mounts, reading each v2 root's
-/// `cgroup.controllers` under `prefix` (empty on a real host).
+/// Build the layout from parsed mounts, reading the v2 root's
+/// `cgroup.controllers`.
 fn layout_from(mounts: Vec<Mount>) -> Result<Layout, Error> {
     let mut v2 = None;
     let mut v1 = Vec::new();
     for m in mounts {
         if !m.v2 {
-            v1.push(Hierarchy {
-                path: m.path,
-                controllers: m.controllers,
-            });
+            v1.push(m);
         } else if v2.is_none() {
-            v2 = Some(read_v2_root(m.path)?);
+            v2 = Some(m);
+        }
+    }
+    if let Some(m) = &mut v2 {
+        let text = read_knob(&m.path, "cgroup.controllers")?;
+        for w in text.split(u8::is_ascii_whitespace) {
+            if let (false, Ok(w)) = (w.is_empty(), core::str::from_utf8(w)) {
+                m.controllers.push(w.into());
+            }
         }
     }
     Layout::new(v2, v1).ok_or_else(|| {
-        Error::msg(
-            "find cgroups in",
-            b"/proc/self/mountinfo",
-            "no cgroup filesystem is mounted",
-        )
+        Error::msg("find cgroups in", b"/proc/self/mountinfo", "no cgroup filesystem is mounted")
     })
-}
-
-fn read_v2_root(path: String) -> Result<Hierarchy, Error> {
-    let mut file = path.clone();
-    file.push_str("/cgroup.controllers");
-    let mut buf = [0u8; 256];
-    let text = with_cstr(file.as_bytes(), |c| {
-        fs::read_file(Fd::CWD, c, &mut buf).map(|t| t.to_vec())
-    })
-    .at("read", file.as_bytes())?;
-    let controllers = text
-        .split(|c| c.is_ascii_whitespace())
-        .filter(|w| !w.is_empty())
-        .filter_map(|w| core::str::from_utf8(w).ok().map(String::from))
-        .collect();
-    Ok(Hierarchy { path, controllers })
 }
 
 /// Find the host's cgroup layout: mounts from /proc/self/mountinfo (or
 /// /proc/mounts), the v2 controllers from `cgroup.controllers`, and, where
 /// /proc is not mounted, the filesystem magic of /sys/fs/cgroup.
 pub fn detect() -> Result<Layout, Error> {
-    for (file, parse) in [
-        (
-            c"/proc/self/mountinfo",
-            parse_mountinfo as fn(&[u8]) -> Vec<Mount>,
-        ),
-        (c"/proc/mounts", parse_mounts),
-    ] {
+    for (i, file) in [c"/proc/self/mountinfo", c"/proc/mounts"].into_iter().enumerate() {
         match fs::read_to_vec(Fd::CWD, file) {
-            Ok(text) => return layout_from(parse(&text)),
+            Ok(text) => return layout_from(parse(&text, i == 0)),
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(e).at("read", file.to_bytes()),
         }
@@ -314,43 +261,34 @@ pub fn detect() -> Result<Layout, Error> {
 
 /// Without /proc: look at the usual places and trust their statfs magic.
 fn probe_standard_mounts() -> Vec<Mount> {
-    let magic = |p: &str| {
-        with_cstr(p.as_bytes(), |c| {
-            fs::openat(
-                Fd::CWD,
-                c,
-                fs::O_RDONLY | fs::O_DIRECTORY | fs::O_CLOEXEC,
-                0,
-            )
-        })
-        .and_then(|fd| fs::fstatfs_type(fd.fd()))
-        .ok()
-    };
-    let root = "/sys/fs/cgroup";
-    if magic(root) == Some(fs::CGROUP2_SUPER_MAGIC) {
-        return alloc::vec![Mount {
-            path: root.into(),
-            v2: true,
-            controllers: Vec::new()
-        }];
-    }
     let mut out = Vec::new();
-    let unified = "/sys/fs/cgroup/unified";
-    if magic(unified) == Some(fs::CGROUP2_SUPER_MAGIC) {
-        out.push(Mount {
-            path: unified.into(),
-            v2: true,
-            controllers: Vec::new(),
-        });
-    }
-    for c in V1_CONTROLLERS {
-        let mut p = String::from("/sys/fs/cgroup/");
-        p.push_str(c);
-        if magic(&p) == Some(fs::CGROUP_SUPER_MAGIC) {
-            add_mount(&mut out, p.as_bytes(), b"cgroup", c.as_bytes());
+    for (i, name) in PROBED.iter().enumerate() {
+        let mut p = CBuf::<64>::new();
+        p.s("/sys/fs/cgroup");
+        if i > 0 {
+            p.c(b'/').s(name);
+        }
+        let (magic, fstype) = match i {
+            0 | 1 => (fs::CGROUP2_SUPER_MAGIC, "cgroup2"),
+            _ => (fs::CGROUP_SUPER_MAGIC, "cgroup"),
+        };
+        if fs_magic(p.bytes()) == Ok(magic) {
+            add_mount(&mut out, p.bytes(), fstype.as_bytes(), name.as_bytes());
+            if i == 0 {
+                break; // pure v2
+            }
         }
     }
     out
+}
+
+fn open_dir(path: &[u8]) -> SysResult<OwnedFd> {
+    let flags = fs::O_RDONLY | fs::O_DIRECTORY | fs::O_CLOEXEC;
+    with_cstr(path, |c| fs::openat(Fd::CWD, c, flags, 0))
+}
+
+fn fs_magic(path: &[u8]) -> SysResult<i64> {
+    fs::fstatfs_type(open_dir(path)?.fd())
 }
 
 /// The two operations cgroupfs does more than a plain filesystem: mkdir
@@ -368,69 +306,64 @@ impl Kernel for Cgroupfs {
         with_cstr(path.as_bytes(), |c| fs::mkdirat(Fd::CWD, c, 0o755))
     }
     fn rmdir(&self, path: &str) -> SysResult<()> {
-        with_cstr(path.as_bytes(), |c| {
-            fs::unlinkat(Fd::CWD, c, fs::AT_REMOVEDIR)
-        })
+        with_cstr(path.as_bytes(), |c| fs::unlinkat(Fd::CWD, c, fs::AT_REMOVEDIR))
     }
 }
 
-fn join_path(dir: &str, file: &str) -> String {
-    let mut p = String::with_capacity(dir.len() + 1 + file.len());
-    p.push_str(dir);
-    p.push('/');
-    p.push_str(file);
-    p
-}
-
-/// Write `value` to `dir/file`, translating the errnos the kernel misleads with.
-fn write_knob(dir: &str, file: &str, value: &[u8]) -> Result<(), Error> {
-    let path = join_path(dir, file);
+/// Write `value` to `dir/file` (or read it: `value` None), translating the
+/// errnos the kernel misleads with.
+fn knob(dir: &str, file: &str, value: Option<&[u8]>) -> Result<Vec<u8>, Error> {
+    let mut p = CBuf::<4096>::new();
+    p.s(dir).c(b'/').s(file);
     // One write(2) per value: kernel knobs parse each write whole. O_TRUNC
     // is a no-op on cgroupfs (as in `echo 1 > file`) and keeps the test
     // tree's plain files faithful.
     let flags = fs::O_WRONLY | fs::O_TRUNC | fs::O_CLOEXEC;
-    let write = |c: &core::ffi::CStr| fs::write_all(fs::openat(Fd::CWD, c, flags, 0)?.fd(), value);
-    with_cstr(path.as_bytes(), write).map_err(|e| {
-        let mut err = Error::sys("write", path.as_bytes(), e);
+    let r = p.cstr().and_then(|c| match value {
+        Some(v) => fs::write_all(fs::openat(Fd::CWD, c, flags, 0)?.fd(), v).map(|()| Vec::new()),
+        None => fs::read_to_vec(Fd::CWD, c),
+    });
+    r.map_err(|e| {
+        let mut err = Error::sys(if value.is_some() { "write" } else { "read" }, p.bytes(), e);
         err.detail = plan::explain(file, e);
         err
     })
 }
 
+fn write_knob(dir: &str, file: &str, value: &[u8]) -> Result<(), Error> {
+    knob(dir, file, Some(value)).map(drop)
+}
+
 fn read_knob(dir: &str, file: &str) -> Result<Vec<u8>, Error> {
-    let path = join_path(dir, file);
-    with_cstr(path.as_bytes(), |c| fs::read_to_vec(Fd::CWD, c)).at("read", path.as_bytes())
+    knob(dir, file, None)
 }
 
-fn exists(path: &str) -> bool {
-    with_cstr(path.as_bytes(), |c| {
-        fs::fstatat(Fd::CWD, c, fs::AT_SYMLINK_NOFOLLOW)
-    })
-    .is_ok()
+fn write_pid(dir: &str, pid: i32) -> Result<(), Error> {
+    let mut b = CBuf::<16>::new();
+    b.i(pid as i64);
+    write_knob(dir, "cgroup.procs", b.bytes())
 }
 
-/// `--cgroup-parent`: relative, no empty, `.` or `..` components.
-fn check_parent(parent: &str) -> Result<(), Error> {
-    let ok = !parent.is_empty()
-        && parent.len() <= 1024
-        && parent
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::msg(
-            "--cgroup-parent",
-            parent.as_bytes(),
-            "must be a relative path without . or .. (e.g. husk)",
-        ))
+fn bad_component(c: &str) -> bool {
+    c.is_empty() || c == "." || c == ".."
+}
+
+/// `--cgroup-parent`: relative, no empty, `.` or `..` components; the name
+/// one component.
+fn check_names(parent: &str, name: &str) -> Result<(), Error> {
+    if parent.len() > 1024 || parent.split('/').any(bad_component) {
+        let why = "must be a relative path without . or .. (e.g. husk)";
+        return Err(Error::msg("--cgroup-parent", parent.as_bytes(), why));
     }
+    if bad_component(name) || name.contains('/') {
+        return Err(Error::msg("create cgroup", name.as_bytes(), "bad container name"));
+    }
+    Ok(())
 }
 
 /// A directory of one hierarchy that this cgroup occupies.
 struct Leaf {
     path: String,
-    v2: bool,
 }
 
 /// What was created, so it can be removed.
@@ -438,26 +371,6 @@ pub struct Cgroup {
     leaves: Vec<Leaf>,
     /// Open leaf of the v2 hierarchy when it is the only one used.
     v2_fd: Option<OwnedFd>,
-}
-
-/// Directories made so far by a create, removed in reverse if it fails.
-struct Made<'k, K: Kernel> {
-    kernel: &'k K,
-    dirs: Vec<String>,
-    done: bool,
-}
-
-impl<K: Kernel> Drop for Made<'_, K> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        // Leaf first. A shared parent another container uses meanwhile
-        // refuses with EBUSY/ENOTEMPTY, which is what we want.
-        for d in self.dirs.iter().rev() {
-            let _ = self.kernel.rmdir(d);
-        }
-    }
 }
 
 impl Cgroup {
@@ -476,7 +389,7 @@ impl Cgroup {
 
     /// A cgroup2 directory fd for clone3(CLONE_INTO_CGROUP), only when that
     /// alone places the child in every hierarchy used (the v2 directory is
-    /// the only one). Otherwise the caller writes `add_pid` before letting
+    /// the only one); otherwise the caller writes cgroup.procs before it lets
     /// the child run.
     pub fn clone_into_fd(&self) -> Option<Fd> {
         self.v2_fd.as_ref().map(OwnedFd::fd)
@@ -484,22 +397,19 @@ impl Cgroup {
 
     /// Write `pid` to cgroup.procs of every hierarchy.
     pub fn add_pid(&self, pid: i32) -> Result<(), Error> {
-        let mut b = husk_sys::CBuf::<16>::new();
-        husk_sys::fmt::Sink::i(&mut b, pid as i64);
         for l in &self.leaves {
-            write_knob(&l.path, "cgroup.procs", b.bytes())?;
+            write_pid(&l.path, pid)?;
         }
         Ok(())
     }
 
     /// The directories (absolute paths) this cgroup occupies, v2 first.
     pub fn paths(&self) -> Vec<String> {
-        self.leaves.iter().map(|l| l.path.clone()).collect()
-    }
-
-    /// Whether the only hierarchy used is v2.
-    pub fn is_v2_only(&self) -> bool {
-        self.leaves.len() == 1 && self.leaves[0].v2
+        let mut v = Vec::new();
+        for l in &self.leaves {
+            v.push(l.path.clone());
+        }
+        v
     }
 
     /// Remove the directories. Processes still inside are killed first
@@ -510,6 +420,17 @@ impl Cgroup {
     }
 }
 
+/// Pure v1 without limits: the hierarchy tracking the container is the
+/// last of these that is mounted.
+static TRACKERS: [Controller; 3] = [plan::CPU, plan::MEMORY, plan::PIDS];
+
+/// Why a controller is missing, by `Mode`.
+static MISSING: [&str; 3] = [
+    "no such controller in cgroup.controllers of the cgroup2 root",
+    "no cgroup v1 hierarchy holds this controller",
+    "no such controller, neither on a v1 hierarchy nor in the cgroup2 root",
+];
+
 fn create_in<K: Kernel>(
     k: &K,
     layout: &Layout,
@@ -517,95 +438,73 @@ fn create_in<K: Kernel>(
     name: &str,
     res: &Resources,
 ) -> Result<Cgroup, Error> {
-    check_parent(parent)?;
-    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-        return Err(Error::msg(
-            "create cgroup",
-            name.as_bytes(),
-            "bad container name",
-        ));
-    }
+    check_names(parent, name)?;
     plan::validate(res)?;
 
-    // Where each needed controller lives; all known before any mkdir.
-    let mut v2_ctrls: Vec<&'static str> = Vec::new();
-    let mut v1_used: Vec<&Hierarchy> = Vec::new();
-    for c in plan::controllers(res) {
+    // Where each needed controller lives; all known before any mkdir. The
+    // hierarchies used: v2 always when mounted, then each v1 one a limit needs.
+    let asked = plan::asked(res);
+    let mut on_v2 = 0;
+    // v2: the controllers to enable in cgroup.subtree_control above the leaf.
+    let mut enable = CBuf::<64>::new();
+    let mut used: Vec<&Hierarchy> = Vec::new();
+    if let Some(h) = &layout.v2 {
+        used.push(h);
+    }
+    for (i, c) in CONTROLLERS.iter().enumerate() {
         match layout.place(c) {
-            Some(p) if p.v2 => v2_ctrls.push(c.v2),
-            Some(p) => {
-                if !v1_used.iter().any(|h| core::ptr::eq(*h, p.h)) {
-                    v1_used.push(p.h);
+            _ if asked & 1 << i == 0 => {}
+            Some((_, true)) => {
+                on_v2 |= 1 << i;
+                if !enable.is_empty() {
+                    enable.c(b' ');
+                }
+                enable.c(b'+').s(c.v2);
+            }
+            Some((h, false)) => {
+                if !used.iter().any(|u| core::ptr::eq(*u, h)) {
+                    used.push(h);
                 }
             }
-            None => {
-                return Err(Error::msg(
-                    c.option,
-                    c.v2.as_bytes(),
-                    missing_controller(layout.mode),
-                ))
+            None => return Err(Error::msg(c.option, c.v2.as_bytes(), MISSING[layout.mode as usize])),
+        }
+    }
+    if used.is_empty() {
+        // Pure v1 and no limits: one hierarchy still tracks the processes,
+        // pids by preference, else memory, else cpu, else any.
+        let mut pick = layout.v1.first();
+        for c in &TRACKERS {
+            if let Some((h, _)) = layout.place(c) {
+                pick = Some(h);
             }
         }
+        used.extend(pick);
     }
-    let mut hierarchies: Vec<Place> = Vec::new();
-    if let Some(h) = layout.v2() {
-        hierarchies.push(Place { h, v2: true });
-    } else if v1_used.is_empty() {
-        // Pure v1 and no limits: one hierarchy still tracks the processes.
-        let pick = ["pids", "memory", "cpu"]
-            .iter()
-            .find_map(|c| layout.v1.iter().find(|h| h.has(c)));
-        if let Some(h) = pick.or(layout.v1.first()) {
-            hierarchies.push(Place { h, v2: false });
-        }
-    }
-    hierarchies.extend(v1_used.iter().map(|&h| Place { h, v2: false }));
 
-    let mut made = Made {
-        kernel: k,
-        dirs: Vec::new(),
-        done: false,
-    };
+    let mut made = Vec::new();
     let mut leaves = Vec::new();
-    let v2_plan = plan::plan_v2(res);
-    let v1_plan = plan::plan_v1(res);
-    for p in &hierarchies {
-        let leaf = make_levels(&mut made, p, parent, name, &v2_ctrls)?;
-        let plan = if p.v2 { &v2_plan } else { &v1_plan };
-        for knob in plan
-            .iter()
-            .filter(|kn| p.h.has(kn.ctrl) && (!p.v2 || v2_ctrls.contains(&kn.ctrl)))
-        {
-            write_planned(&leaf, knob)?;
+    let mut make = || -> Result<Option<OwnedFd>, Error> {
+        for h in &used {
+            let v2 = layout.v2.as_ref().is_some_and(|v| core::ptr::eq(v, *h));
+            let leaf = make_levels(k, &mut made, h, v2, parent, name, enable.bytes())?;
+            write_limits(&leaf, h, v2, res, if v2 { on_v2 } else { asked })?;
+            leaves.push(Leaf { path: leaf });
         }
-        leaves.push(Leaf {
-            path: leaf,
-            v2: p.v2,
-        });
-    }
-    let v2_fd = match leaves.as_slice() {
-        [only] if only.v2 => Some(
-            with_cstr(only.path.as_bytes(), |c| {
-                fs::openat(
-                    Fd::CWD,
-                    c,
-                    fs::O_RDONLY | fs::O_DIRECTORY | fs::O_CLOEXEC,
-                    0,
-                )
-            })
-            .at("open", only.path.as_bytes())?,
-        ),
-        _ => None,
+        match (leaves.as_slice(), &layout.v2) {
+            ([only], Some(_)) => Ok(Some(open_dir(only.path.as_bytes()).at("open", only.path.as_bytes())?)),
+            _ => Ok(None),
+        }
     };
-    made.done = true;
-    Ok(Cgroup { leaves, v2_fd })
-}
-
-fn missing_controller(mode: Mode) -> &'static str {
-    match mode {
-        Mode::V2 => "no such controller in cgroup.controllers of the cgroup2 root",
-        Mode::V1 => "no cgroup v1 hierarchy holds this controller",
-        Mode::Hybrid => "no such controller, neither on a v1 hierarchy nor in the cgroup2 root",
+    match make() {
+        Ok(v2_fd) => Ok(Cgroup { leaves, v2_fd }),
+        Err(e) => {
+            // Leaf first. A shared parent another container uses meanwhile
+            // refuses with EBUSY/ENOTEMPTY, which is what we want.
+            for d in made.iter().rev() {
+                let _ = k.rmdir(d);
+            }
+            Err(e)
+        }
     }
 }
 
@@ -615,45 +514,41 @@ fn missing_controller(mode: Mode) -> &'static str {
 /// v1 cpuset: a new cgroup starts with empty cpuset.cpus/mems and refuses
 /// tasks (ENOSPC) until they are set, so each new level copies its parent's.
 fn make_levels<K: Kernel>(
-    made: &mut Made<K>,
-    p: &Place,
+    k: &K,
+    made: &mut Vec<String>,
+    h: &Hierarchy,
+    v2: bool,
     parent: &str,
     name: &str,
-    v2_ctrls: &[&str],
+    enable: &[u8],
 ) -> Result<String, Error> {
-    let mut enable = String::new();
-    for c in v2_ctrls {
-        if !enable.is_empty() {
-            enable.push(' ');
+    let cpuset = !v2 && h.has("cpuset");
+    let mut dir = h.path.clone();
+    let leaf = dir.len() + parent.len() + name.len() + 2;
+    for comp in parent.split('/').chain([name]) {
+        if v2 && !enable.is_empty() {
+            write_knob(&dir, "cgroup.subtree_control", enable)?;
         }
-        enable.push('+');
-        enable.push_str(c);
-    }
-    let cpuset = !p.v2 && p.h.has("cpuset");
-    let mut dir = p.h.path.clone();
-    for (i, comp) in parent.split('/').chain(core::iter::once(name)).enumerate() {
-        let is_leaf = i == parent.split('/').count();
-        if p.v2 && !enable.is_empty() {
-            write_knob(&dir, "cgroup.subtree_control", enable.as_bytes())?;
-        }
-        let above = dir.clone();
+        let above = dir.len();
         dir.push('/');
         dir.push_str(comp);
-        match made.kernel.mkdir(&dir) {
-            Ok(()) => made.dirs.push(dir.clone()),
-            Err(Errno::EEXIST) if !is_leaf => {}
-            Err(Errno::EEXIST) => {
-                let mut e = Error::sys("create cgroup", dir.as_bytes(), Errno::EEXIST);
-                e.detail = "a container of that name is running, or its cgroup was left behind";
-                return Err(e);
+        match k.mkdir(&dir) {
+            Ok(()) => made.push(dir.clone()),
+            Err(Errno::EEXIST) if dir.len() < leaf => {}
+            Err(e) => {
+                let mut err = Error::sys("create cgroup", dir.as_bytes(), e);
+                if e == Errno::EEXIST {
+                    err.detail = "a container of that name is running, or its cgroup was left behind";
+                }
+                return Err(err);
             }
-            Err(e) => return Err(e).at("create cgroup", dir.as_bytes()),
         }
         if cpuset {
             // Existing levels too: one made by another tool may be empty.
-            for f in ["cpuset.cpus", "cpuset.mems"] {
-                if trim(&read_knob(&dir, f)?).is_empty() {
-                    write_knob(&dir, f, trim(&read_knob(&above, f)?))?;
+            for &(_, [f, _]) in &plan::FILES[..2] {
+                if read_knob(&dir, f)?.trim_ascii_end().is_empty() {
+                    let above = read_knob(dir.get(..above).unwrap_or(""), f)?;
+                    write_knob(&dir, f, above.trim_ascii_end())?;
                 }
             }
         }
@@ -661,40 +556,40 @@ fn make_levels<K: Kernel>(
     Ok(dir)
 }
 
-fn trim(v: &[u8]) -> &[u8] {
-    let end = v
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &v[..end]
-}
-
-fn write_planned(leaf: &str, knob: &Knob) -> Result<(), Error> {
-    match write_knob(leaf, knob.file, knob.value.as_bytes()) {
-        Err(e) if e.errno == Errno::ENOENT => {
-            if let Some((alt, v)) = &knob.alt {
-                if exists(&join_path(leaf, alt)) {
-                    return write_knob(leaf, alt, v.as_bytes());
+/// Write the planned files of the controllers in `mask` that `h` holds.
+fn write_limits(leaf: &str, h: &Hierarchy, v2: bool, res: &Resources, mask: u32) -> Result<(), Error> {
+    let (i, files) = (v2 as usize, &plan::FILES);
+    for (row, &(c, names)) in files[..plan::PLANNED].iter().enumerate() {
+        let ctrl = &CONTROLLERS[c];
+        let mut v = Vec::new();
+        if mask & 1 << c == 0
+            || !h.has(if v2 { ctrl.v2 } else { ctrl.v1 })
+            || !plan::value(res, row, v2, &mut v)
+        {
+            continue;
+        }
+        match write_knob(leaf, names[i], &v) {
+            // The last planned file has BFQ's weight as a fallback.
+            Err(e) if e.errno == Errno::ENOENT && row + 1 == plan::PLANNED => {
+                v.clear();
+                plan::value(res, row + 1, v2, &mut v);
+                match write_knob(leaf, files[plan::PLANNED].1[i], &v) {
+                    Err(alt) if alt.errno == Errno::ENOENT => return Err(e),
+                    r => r?,
                 }
             }
-            let mut e = e;
-            if !knob.missing.is_empty() {
-                e.detail = knob.missing;
-            }
-            Err(e)
+            r => r?,
         }
-        r => r,
     }
+    Ok(())
 }
 
 /// Join existing cgroup directories (`husk exec`): write `pid` into each
 /// directory's cgroup.procs. Each must be a directory on a cgroup filesystem.
 pub fn join(paths: &[String], pid: i32) -> Result<(), Error> {
-    let mut b = husk_sys::CBuf::<16>::new();
-    husk_sys::fmt::Sink::i(&mut b, pid as i64);
     for p in paths {
         check_cgroup_dir(p)?;
-        write_knob(p, "cgroup.procs", b.bytes())?;
+        write_pid(p, pid)?;
     }
     Ok(())
 }
@@ -715,36 +610,23 @@ pub fn remove_paths(paths: &[String]) -> Result<(), Error> {
 /// directory on cgroupfs: a tampered state file must not make husk rmdir or
 /// kill elsewhere.
 fn check_cgroup_dir(p: &str) -> Result<(), Error> {
-    if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
-        return Err(Error::msg("cgroup", p.as_bytes(), "not an absolute path"));
-    }
-    let fd = with_cstr(p.as_bytes(), |c| {
-        fs::openat(
-            Fd::CWD,
-            c,
-            fs::O_RDONLY | fs::O_DIRECTORY | fs::O_CLOEXEC,
-            0,
-        )
-    })
-    .at("open cgroup", p.as_bytes())?;
-    let magic = fs::fstatfs_type(fd.fd()).at("statfs", p.as_bytes())?;
-    if magic != fs::CGROUP2_SUPER_MAGIC && magic != fs::CGROUP_SUPER_MAGIC {
-        return Err(Error::msg(
-            "cgroup",
-            p.as_bytes(),
-            "not on a cgroup filesystem",
-        ));
-    }
-    Ok(())
+    let why = if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
+        "not an absolute path"
+    } else {
+        match fs_magic(p.as_bytes()).at("open cgroup", p.as_bytes())? {
+            fs::CGROUP2_SUPER_MAGIC | fs::CGROUP_SUPER_MAGIC => return Ok(()),
+            _ => "not on a cgroup filesystem",
+        }
+    };
+    Err(Error::msg("cgroup", p.as_bytes(), why))
 }
 
 fn remove_all<'a, K: Kernel>(k: &K, paths: impl Iterator<Item = &'a str>) -> Result<(), Error> {
     let mut first = Ok(());
     for p in paths {
-        if let Err(e) = remove_dir(k, p) {
-            if first.is_ok() {
-                first = Err(e);
-            }
+        let r = remove_dir(k, p);
+        if first.is_ok() {
+            first = r;
         }
     }
     first
@@ -778,13 +660,12 @@ fn kill_all(dir: &str) {
     if write_knob(dir, "cgroup.kill", b"1").is_ok() {
         return;
     }
-    if let Ok(procs) = read_knob(dir, "cgroup.procs") {
-        for line in procs.split(|&c| c == b'\n') {
-            if let Some(pid) =
-                husk_sys::fmt::parse_u64(line).filter(|&p| p > 1 && p <= i32::MAX as u64)
-            {
+    for line in read_knob(dir, "cgroup.procs").unwrap_or_default().split(|&c| c == b'\n') {
+        match husk_sys::fmt::parse_u64(line) {
+            Some(pid @ 2..=0x7fff_ffff) => {
                 let _ = husk_sys::process::kill(pid as i32, husk_sys::signal::SIGKILL);
             }
+            _ => {}
         }
     }
 }

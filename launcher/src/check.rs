@@ -12,11 +12,10 @@
 //! without CAP_SYS_ADMIN, no user namespace (rootless runs need one).
 //! 125 for a bad command line.
 
-use crate::cgroup::{self, Layout, Mode};
-use alloc::string::String;
+use crate::cgroup::{self, Layout, Mode, CONTROLLERS};
 use alloc::vec::Vec;
 use husk_sys::errno::Errno;
-use husk_sys::fmt::Sink;
+use husk_sys::fmt::{parse_u64, Sink};
 use husk_sys::process::{self, Argv, Exit};
 use husk_sys::{fs, ns, Error, Fd};
 
@@ -49,24 +48,35 @@ pub struct Report {
     pub seccomp: Option<u64>,
 }
 
-const NS_ORDER: [&str; 8] = ["mnt", "pid", "net", "ipc", "uts", "cgroup", "time", "user"];
+/// The namespaces probed, in order, and what the absence of each means for
+/// `husk run`.
+static NS: [(&str, &str); 8] = [
+    ("mnt", "husk run cannot work"),
+    ("pid", "run with --share of it"),
+    ("net", "run with --share of it"),
+    ("ipc", "run with --share of it"),
+    ("uts", "run with --share of it"),
+    ("cgroup", "skipped with a warning"),
+    ("time", "not used by husk"),
+    ("user", "no --userns, no rootless runs"),
+];
 
 /// Entry point of `husk check`. `args` may be the whole argv (`husk check
 /// ...`) or only what follows `check`: words up to and including `check`
 /// are skipped. Returns the exit status.
 pub fn main(args: &Argv) -> i32 {
-    let mut rest = (0..args.len())
-        .filter_map(|i| args.get(i))
-        .collect::<Vec<_>>();
-    if let Some(i) = rest.iter().position(|a| *a == b"check") {
-        rest.drain(..=i);
+    let mut i = 0;
+    for j in 0..args.len() {
+        if args.get(j) == Some(b"check".as_slice()) {
+            i = j + 1;
+            break;
+        }
     }
     let mut out = husk_sys::fmt::stdout();
-    match rest.first() {
+    match args.get(i) {
         None => {}
-        Some(&(b"-h" | b"--help")) => {
-            out.s("usage: husk check\n  print what this host offers and what husk run will use;\n");
-            out.s("  exit 1 when husk run cannot work here\n");
+        Some(b"-h" | b"--help") => {
+            out.s("usage: husk check\n  print what this host offers and what husk run will use;\n  exit 1 when husk run cannot work here\n");
             return 0;
         }
         Some(a) => {
@@ -81,34 +91,24 @@ pub fn main(args: &Argv) -> i32 {
 
 /// Run every probe.
 pub fn probe() -> Report {
-    let ns = NS_ORDER
-        .iter()
-        .map(|&n| (n, probe_ns(ns::kind_flag(n.as_bytes()).unwrap_or(0))))
-        .collect();
+    let mut ns = Vec::new();
+    for &(n, _) in &NS {
+        ns.push((n, probe_ns(ns::kind_flag(n.as_bytes()).unwrap_or(0))));
+    }
     let mut buf = [0u8; 32];
-    let max_user_namespaces =
-        fs::read_file(Fd::CWD, c"/proc/sys/user/max_user_namespaces", &mut buf)
-            .ok()
-            .and_then(|t| husk_sys::fmt::parse_u64(trim(t)));
+    let max = fs::read_file(Fd::CWD, c"/proc/sys/user/max_user_namespaces", &mut buf);
+    let read = |file| fs::read_to_vec(Fd::CWD, file).unwrap_or_default();
     Report {
         euid: process::geteuid(),
         ns,
-        max_user_namespaces,
+        max_user_namespaces: max.ok().and_then(|t| parse_u64(t.trim_ascii_end())),
         cgroup: cgroup::detect(),
-        overlay: fs::read_to_vec(Fd::CWD, c"/proc/filesystems").is_ok_and(|t| has_overlay(&t)),
+        overlay: has_overlay(&read(c"/proc/filesystems")),
         clone3: process::clone3_probe(false),
         into_cgroup: process::clone3_probe(true),
-        openat2: fs::openat2(
-            Fd::CWD,
-            c"/",
-            fs::O_PATH | fs::O_CLOEXEC,
-            0,
-            fs::RESOLVE_IN_ROOT,
-        )
-        .map(|_| ()),
-        seccomp: fs::read_to_vec(Fd::CWD, c"/proc/self/status")
-            .ok()
-            .and_then(|t| seccomp_field(&t)),
+        openat2: fs::openat2(Fd::CWD, c"/", fs::O_PATH | fs::O_CLOEXEC, 0, fs::RESOLVE_IN_ROOT)
+            .map(drop),
+        seccomp: seccomp_field(&read(c"/proc/self/status")),
     }
 }
 
@@ -133,7 +133,7 @@ fn unshare_in_child(flags: i32) -> Result<(), Errno> {
             Ok(()) => 0,
             Err(e) => e.0 & 0xff,
         }),
-        pid => match process::wait4(pid, 0).map(|(_, st)| Exit::from_status(st))? {
+        pid => match Exit::from_status(process::wait4(pid, 0)?.1) {
             Exit::Code(0) => Ok(()),
             Exit::Code(e) => Err(Errno(e)),
             _ => Err(Errno::ECHILD),
@@ -141,136 +141,104 @@ fn unshare_in_child(flags: i32) -> Result<(), Errno> {
     }
 }
 
-fn trim(t: &[u8]) -> &[u8] {
-    let end = t
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &t[..end]
-}
-
 /// /proc/filesystems lists `nodev\toverlay` once the module is loaded.
 pub fn has_overlay(text: &[u8]) -> bool {
-    text.split(|&c| c == b'\n')
-        .any(|l| l.split(|&c| c == b'\t').any(|w| w == b"overlay"))
+    text.split(|&c| c == b'\n' || c == b'\t').any(|w| w == b"overlay")
 }
 
 /// The value of `Seccomp:` in /proc/self/status.
 pub fn seccomp_field(status: &[u8]) -> Option<u64> {
-    let line = status
-        .split(|&c| c == b'\n')
-        .find(|l| l.starts_with(b"Seccomp:"))?;
-    let v = &line[b"Seccomp:".len()..];
-    let start = v
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    husk_sys::fmt::parse_u64(trim(&v[start..]))
+    for l in status.split(|&c| c == b'\n') {
+        if let Some(v) = l.strip_prefix(b"Seccomp:") {
+            return parse_u64(v.trim_ascii());
+        }
+    }
+    None
 }
 
 /// Why `husk run` cannot work here, if it cannot.
 pub fn verdict(r: &Report) -> Option<&'static str> {
-    let get = |n: &str| r.ns.iter().find(|(k, _)| *k == n).map(|&(_, p)| p);
-    if matches!(get("mnt"), Some(NsProbe::No(_)) | None) {
+    let (mut mnt, mut user) = (NsProbe::No(Errno(0)), NsProbe::No(Errno(0)));
+    for &(n, p) in r.ns.iter().rev() {
+        match n {
+            "mnt" => mnt = p,
+            "user" => user = p,
+            _ => {}
+        }
+    }
+    if let NsProbe::No(_) = mnt {
         return Some("no mount namespace");
     }
     if r.cgroup.is_err() {
         return Some("no cgroup filesystem");
     }
-    let privileged = matches!(get("mnt"), Some(NsProbe::Yes));
-    if !privileged && matches!(get("user"), Some(NsProbe::No(_)) | None) {
-        return Some("no user namespace for a rootless run");
+    // Without privilege a mount namespace comes only inside a user namespace.
+    match (mnt, user) {
+        (NsProbe::InUserNs, NsProbe::No(_)) => Some("no user namespace for a rootless run"),
+        _ => None,
     }
-    None
 }
 
-fn label(out: &mut impl Sink, l: &str) {
-    out.s(l);
-    for _ in l.len()..12 {
+/// `label` padded to the value column.
+fn label<S: Sink>(out: &mut S, label: &str, suffix: &str) {
+    out.s(label).s(suffix);
+    for _ in label.len() + suffix.len()..12 {
         out.c(b' ');
     }
 }
 
-fn errno(out: &mut impl Sink, e: Errno) {
+/// A probe that failed: `no (ERRNO): `.
+fn no<S: Sink>(out: &mut S, e: Errno) -> &mut S {
     match e.name() {
-        Some(n) => out.s(n),
-        None => out.s("errno ").u(e.0 as u64),
+        Some(n) => out.s("no (").s(n),
+        None => out.s("no (errno ").u(e.0 as u64),
     };
-}
-
-/// What each namespace's absence means for `husk run`.
-fn ns_fallback(name: &str) -> &'static str {
-    match name {
-        "mnt" => "husk run cannot work",
-        "pid" | "net" | "ipc" | "uts" => "run with --share of it",
-        "cgroup" => "skipped with a warning",
-        "user" => "no --userns, no rootless runs",
-        _ => "not used by husk",
-    }
+    out.s("): ")
 }
 
 /// Print the report, one line per item.
-pub fn render(r: &Report, out: &mut impl Sink) {
-    label(out, "user");
-    if r.euid == 0 {
-        out.s("root\n");
-    } else {
-        out.s("uid ")
-            .u(r.euid as u64)
-            .s(" (rootless: --userns implied)\n");
-    }
+pub fn render<S: Sink>(r: &Report, out: &mut S) {
+    match r.euid {
+        0 => out.s("user        root\n"),
+        n => out.s("user        uid ").u(n as u64).s(" (rootless: --userns implied)\n"),
+    };
     for &(name, p) in &r.ns {
-        let mut l = String::from(name);
-        l.push_str(" ns");
-        label(out, &l);
+        label(out, name, " ns");
         match p {
             NsProbe::Yes => out.s("yes"),
             NsProbe::InUserNs => out.s("yes, inside a new user namespace"),
-            NsProbe::No(e) => {
-                out.s("no (");
-                errno(out, e);
-                out.s("): ").s(ns_fallback(name))
-            }
+            NsProbe::No(e) => no(out, e).s(NS.iter().find(|n| n.0 == name).map_or("", |n| n.1)),
         };
-        if name == "user" {
-            if let Some(m) = r.max_user_namespaces {
-                out.s(" (max_user_namespaces ").u(m).s(")");
+        match (name, r.max_user_namespaces) {
+            ("user", Some(m)) => {
+                out.s(" (max_user_namespaces ").u(m).c(b')');
             }
-        }
-        if name == "time" && matches!(p, NsProbe::Yes | NsProbe::InUserNs) {
-            out.s(" (not used by husk)");
+            ("time", _) if !matches!(p, NsProbe::No(_)) => {
+                out.s(" (not used by husk)");
+            }
+            _ => {}
         }
         out.c(b'\n');
     }
     render_cgroup(r, out);
-    label(out, "overlayfs");
-    if r.overlay {
-        out.s("yes (layered ROOTFS a:b:c)\n");
-    } else {
-        out.s("not in /proc/filesystems: only a single-directory ROOTFS (a module may still load on first mount)\n");
-    }
-    label(out, "clone3");
+    out.s(match r.overlay {
+        true => "overlayfs   yes (layered ROOTFS a:b:c)\n",
+        false => "overlayfs   not in /proc/filesystems: only a single-directory ROOTFS (a module may still load on first mount)\n",
+    });
+    out.s("clone3      ");
     let v2_only = matches!(&r.cgroup, Ok(l) if l.mode() == Mode::V2);
     match (r.clone3, r.into_cgroup) {
-        (Errno::ENOSYS, _) => out.s("no (ENOSYS): clone, then cgroup.procs before the child runs"),
-        (_, Errno::EBADF) if v2_only => out.s("yes (CLONE_INTO_CGROUP)"),
-        (_, Errno::EBADF) => out
-            .s("yes (CLONE_INTO_CGROUP when only the v2 cgroup is used; else cgroup.procs first)"),
-        _ => {
-            out.s("yes, without CLONE_INTO_CGROUP (before 5.7): cgroup.procs before the child runs")
-        }
+        (Errno::ENOSYS, _) => no(out, Errno::ENOSYS).s("clone, then cgroup.procs before the child runs\n"),
+        (_, Errno::EBADF) if v2_only => out.s("yes (CLONE_INTO_CGROUP)\n"),
+        (_, Errno::EBADF) => out.s("yes (CLONE_INTO_CGROUP when only the v2 cgroup is used; else cgroup.procs first)\n"),
+        _ => out.s("yes, without CLONE_INTO_CGROUP (before 5.7): cgroup.procs before the child runs\n"),
     };
-    out.c(b'\n');
-    label(out, "openat2");
+    out.s("openat2     ");
     match r.openat2 {
         Ok(()) => out.s("yes (RESOLVE_IN_ROOT for mount targets)\n"),
-        Err(e) => {
-            out.s("no (");
-            errno(out, e);
-            out.s("): O_NOFOLLOW walk for mount targets\n")
-        }
+        Err(e) => no(out, e).s("O_NOFOLLOW walk for mount targets\n"),
     };
-    label(out, "seccomp");
+    out.s("seccomp     ");
     match r.seccomp {
         Some(0) => out.s("yes (husk adds no filter)\n"),
         Some(m) => out
@@ -279,33 +247,33 @@ pub fn render(r: &Report, out: &mut impl Sink) {
             .s(" (probes may see a filter's ENOSYS)\n"),
         None => out.s("no (no Seccomp: in /proc/self/status)\n"),
     };
-    label(out, "verdict");
     match verdict(r) {
-        None => out.s("husk run works here\n"),
-        Some(why) => out.s("husk run cannot work here: ").s(why).s("\n"),
+        None => out.s("verdict     husk run works here\n"),
+        Some(why) => out.s("verdict     husk run cannot work here: ").s(why).s("\n"),
     };
 }
 
-fn render_cgroup(r: &Report, out: &mut impl Sink) {
-    label(out, "cgroup");
+fn controllers<S: Sink>(out: &mut S, list: &[alloc::string::String]) {
+    for c in list {
+        out.c(b' ').s(c);
+    }
+}
+
+fn render_cgroup<S: Sink>(r: &Report, out: &mut S) {
     let l = match &r.cgroup {
         Ok(l) => l,
         Err(e) => {
-            out.s("none: ");
-            let mut b = husk_sys::CBuf::<300>::new();
-            e.render("husk", &mut b);
-            out.b(b.bytes()).c(b'\n');
+            e.render("husk", out.s("cgroup      none: "));
+            out.c(b'\n');
             return;
         }
     };
-    out.s(l.mode().name());
+    out.s("cgroup      ").s(l.mode().name());
     let mut sep = " (";
     if !l.v1().is_empty() {
         out.s(sep).s("v1:");
         for h in l.v1() {
-            for c in &h.controllers {
-                out.c(b' ').s(c);
-            }
+            controllers(out, &h.controllers);
         }
         sep = "; ";
     }
@@ -315,47 +283,30 @@ fn render_cgroup(r: &Report, out: &mut impl Sink) {
             out.s(": no controllers");
         } else {
             out.c(b':');
-            for c in &h.controllers {
-                out.c(b' ').s(c);
-            }
+            controllers(out, &h.controllers);
         }
         out.s(" at ").s(&h.path);
     }
     out.s(")\n");
-    // Where each limit would be written.
-    label(out, "limits");
-    let mut first = true;
-    for (opt, v2, v1) in [
-        ("memory", "memory", "memory"),
-        ("cpu", "cpu", "cpu"),
-        ("pids", "pids", "pids"),
-        ("cpuset", "cpuset", "cpuset"),
-        ("io", "io", "blkio"),
-    ] {
-        if !first {
+    // Where each limit would be written: memory, cpu, pids, cpuset, io.
+    out.s("limits      ");
+    for (n, i) in [1, 2, 3, 0, 4].into_iter().enumerate() {
+        let c = &CONTROLLERS[i];
+        if n > 0 {
             out.s(", ");
         }
-        first = false;
-        out.s(opt).s(": ");
-        if l.v2().is_some_and(|h| h.has(v2)) {
-            out.s("v2");
-        } else if l.v1().iter().any(|h| h.has(v1)) {
-            out.s("v1");
-            if v1 != v2 {
-                out.s(" ").s(v1);
-            }
-        } else {
-            out.s("missing (refused if asked)");
-        }
+        out.s(c.v2).s(": ");
+        match l.place(c) {
+            Some((_, true)) => out.s("v2"),
+            Some(_) if c.v1 != c.v2 => out.s("v1 ").s(c.v1),
+            Some(_) => out.s("v1"),
+            None => out.s("missing (refused if asked)"),
+        };
     }
     out.c(b'\n');
-    label(out, "tracking");
-    match (l.mode(), l.v2()) {
-        (_, Some(h)) => out
-            .s("every container in ")
-            .s(&h.path)
-            .s("/<parent>/<name>"),
-        _ => out.s("v1 hierarchies of the limits asked, else pids"),
+    match l.v2() {
+        Some(h) => out.s("tracking    every container in ").s(&h.path).s("/<parent>/<name>"),
+        None => out.s("tracking    v1 hierarchies of the limits asked, else pids"),
     };
     if r.euid != 0 {
         out.s(" (rootless: only when limits are asked, and then needs write access there)");

@@ -1,6 +1,6 @@
 //! The cgroup file plan: which files a set of limits writes, with which
-//! values, for cgroup v2 and for v1. Pure functions, no syscalls, so every
-//! value and conversion is unit-tested without root.
+//! values, for cgroup v2 and for v1. Pure functions over one table of files,
+//! no syscalls, so every value and conversion is unit-tested without root.
 //!
 //! v1 has no weights of its own, so the v2-style options are converted the
 //! way systemd converts them (src/core/cgroup.c, src/basic/cgroup-util.h):
@@ -25,7 +25,8 @@
 use super::Resources;
 use alloc::string::String;
 use alloc::vec::Vec;
-use husk_sys::fmt::Sink;
+use husk_sys::errno::Errno;
+use husk_sys::fmt::{parse_u64, Sink};
 use husk_sys::{CBuf, Error};
 
 /// The smallest `--memory` husk accepts. Measured on kernel 6.18: a
@@ -40,30 +41,6 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 /// `--cpus 0.01` with a 100 ms period.
 pub const MIN_CPUS_MILLI: u64 = 10;
 
-/// One file to write in the leaf cgroup.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Knob {
-    /// The controller: v2 name (`io`) in a v2 plan, v1 hierarchy (`blkio`) in a v1 plan.
-    pub ctrl: &'static str,
-    pub file: &'static str,
-    pub value: String,
-    /// Written instead when `file` does not exist: BFQ's weight file, which
-    /// replaced CFQ's `blkio.weight` when the legacy schedulers were removed (5.0).
-    pub alt: Option<(&'static str, String)>,
-    /// What a missing `file` means, for the error line.
-    pub missing: &'static str,
-}
-
-fn knob(ctrl: &'static str, file: &'static str, value: String) -> Knob {
-    Knob {
-        ctrl,
-        file,
-        value,
-        alt: None,
-        missing: "",
-    }
-}
-
 /// A controller as husk's options see it, with its v2 and v1 names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Controller {
@@ -73,158 +50,144 @@ pub struct Controller {
     pub option: &'static str,
 }
 
-pub const CPUSET: Controller = Controller {
-    v2: "cpuset",
-    v1: "cpuset",
-    option: "--cpuset-cpus/--cpuset-mems",
-};
-pub const MEMORY: Controller = Controller {
-    v2: "memory",
-    v1: "memory",
-    option: "--memory",
-};
-pub const CPU: Controller = Controller {
-    v2: "cpu",
-    v1: "cpu",
-    option: "--cpus/--cpu-weight",
-};
-pub const PIDS: Controller = Controller {
-    v2: "pids",
-    v1: "pids",
-    option: "--pids",
-};
-pub const IO: Controller = Controller {
-    v2: "io",
-    v1: "blkio",
-    option: "--io-weight",
-};
+const fn ctrl(v2: &'static str, v1: &'static str, option: &'static str) -> Controller {
+    Controller { v2, v1, option }
+}
+pub const CPUSET: Controller = ctrl("cpuset", "cpuset", "--cpuset-cpus/--cpuset-mems");
+pub const MEMORY: Controller = ctrl("memory", "memory", "--memory");
+pub const CPU: Controller = ctrl("cpu", "cpu", "--cpus/--cpu-weight");
+pub const PIDS: Controller = ctrl("pids", "pids", "--pids");
+pub const IO: Controller = ctrl("io", "blkio", "--io-weight");
+/// In write order; `FILES` refers to them by index.
+pub static CONTROLLERS: [Controller; 5] = [CPUSET, MEMORY, CPU, PIDS, IO];
 
-/// The controllers the asked-for limits need, in the order they are written.
-pub fn controllers(res: &Resources) -> Vec<Controller> {
-    let mut v = Vec::new();
-    if res.cpuset_cpus.is_some() || res.cpuset_mems.is_some() {
-        v.push(CPUSET);
+/// The files a plan writes, in write order: (controller index, [v1 file,
+/// v2 file]); "" = none in that version. memsw must never be below
+/// limit_in_bytes (EINVAL), so the memory limit goes first. The last row is
+/// not planned: it is BFQ's weight, written instead of the io row's file
+/// when that is missing (CFQ's `blkio.weight` went with the legacy
+/// schedulers in 5.0, and io.weight needs iocost).
+pub static FILES: [(usize, [&str; 2]); 10] = [
+    (0, ["cpuset.cpus", "cpuset.cpus"]),
+    (0, ["cpuset.mems", "cpuset.mems"]),
+    (1, ["memory.limit_in_bytes", "memory.max"]),
+    (1, ["memory.memsw.limit_in_bytes", "memory.swap.max"]),
+    (2, ["cpu.cfs_period_us", ""]),
+    (2, ["cpu.cfs_quota_us", "cpu.max"]),
+    (2, ["cpu.shares", "cpu.weight"]),
+    (3, ["pids.max", "pids.max"]),
+    (4, ["blkio.weight", "io.weight"]),
+    (4, ["blkio.bfq.weight", "io.bfq.weight"]),
+];
+/// Rows of `FILES` that are planned; the one after them is the BFQ fallback.
+pub const PLANNED: usize = 9;
+
+/// The controllers the asked-for limits need, as bits of `CONTROLLERS`.
+pub fn asked(res: &Resources) -> u32 {
+    let mut mask = 0;
+    for (row, &(c, _)) in FILES[..PLANNED].iter().enumerate() {
+        if value(res, row, false, &mut Vec::new()) {
+            mask |= 1 << c;
+        }
     }
-    if res.memory.is_some() || res.memory_swap.is_some() {
-        v.push(MEMORY);
-    }
-    if res.cpus_milli.is_some() || res.cpu_weight.is_some() {
-        v.push(CPU);
-    }
-    if res.pids.is_some() {
-        v.push(PIDS);
-    }
-    if res.io_weight.is_some() {
-        v.push(IO);
-    }
-    v
+    mask
 }
 
-/// Decimal text of `n`.
-pub fn num(n: u64) -> String {
-    let mut tmp = [0u8; 20];
-    let len = husk_sys::fmt::fmt_u64(n, &mut tmp);
-    tmp[20 - len..].iter().map(|&d| d as char).collect()
+/// Append the value of row `row` of `FILES` for `res` to `out`; false when
+/// the limit was not asked. Call [`validate`] first.
+pub fn value(res: &Resources, row: usize, v2: bool, out: &mut Vec<u8>) -> bool {
+    let (mut pre, mut post) = ("", "");
+    let n = match row {
+        0 | 1 => {
+            let l = if row == 0 { &res.cpuset_cpus } else { &res.cpuset_mems };
+            return l.as_ref().map(|l| out.s(l)).is_some();
+        }
+        2 => res.memory,
+        3 => match (res.memory, res.memory_swap) {
+            (Some(_), Some(u64::MAX)) => {
+                out.s(if v2 { "max" } else { "-1" });
+                return true;
+            }
+            // v2 limits swap alone; docker's option is memory plus swap.
+            (Some(m), Some(s)) => Some(if v2 { s.saturating_sub(m) } else { s }),
+            _ => None,
+        },
+        4 => res.cpus_milli.filter(|_| !v2).map(|_| CPU_PERIOD_US),
+        5 => {
+            if v2 {
+                post = " 100000";
+            }
+            res.cpus_milli.map(|c| c * (CPU_PERIOD_US / 1000))
+        }
+        6 => res.cpu_weight.map(|w| if v2 { w as u64 } else { weight_to_shares(w) }),
+        7 => res.pids,
+        8 => {
+            if v2 {
+                pre = "default ";
+            }
+            res.io_weight.map(|w| if v2 { w as u64 } else { weight_to_blkio(w) })
+        }
+        _ => res.io_weight.map(weight_to_bfq),
+    };
+    n.map(|n| out.s(pre).u(n).s(post)).is_some()
 }
 
-fn bad(option: &'static str, value: &[u8], why: &'static str) -> Error {
-    Error::msg(option, value, why)
-}
-
-fn bad_num(option: &'static str, n: u64, why: &'static str) -> Error {
+#[cold]
+#[inline(never)]
+fn bad(option: &'static str, n: u64, why: &'static str) -> Error {
     let mut b = CBuf::<24>::new();
     b.u(n);
-    bad(option, b.bytes(), why)
+    Error::msg(option, b.bytes(), why)
 }
 
 /// Check every limit before anything is created.
 pub fn validate(res: &Resources) -> Result<(), Error> {
-    if let Some(m) = res.memory {
-        if m < MIN_MEMORY {
-            return Err(bad_num(
-                "--memory",
-                m,
-                "below 1m, too small for a container to start",
-            ));
-        }
+    let (mem, swap) = (res.memory, res.memory_swap);
+    let c = res.cpus_milli.unwrap_or(MIN_CPUS_MILLI);
+    let (cw, iw) = (res.cpu_weight.unwrap_or(1), res.io_weight.unwrap_or(1));
+    let s = swap.unwrap_or(0);
+    let (option, n, why) = if mem.is_some_and(|m| m < MIN_MEMORY) {
+        ("--memory", mem.unwrap_or(0), "below 1m, too small for a container to start")
+    } else if swap.is_some() && mem.is_none() {
+        ("--memory-swap", s, "needs --memory (it is memory plus swap)")
+    } else if swap.unwrap_or(u64::MAX) < mem.unwrap_or(0) {
+        ("--memory-swap", s, "less than --memory (it is memory plus swap)")
+    } else if c < MIN_CPUS_MILLI {
+        ("--cpus", c, "below 0.01 (the kernel's 1 ms quota minimum)")
+    } else if c > i64::MAX as u64 / 100 {
+        // The quota in µs must fit the kernel's s64.
+        ("--cpus", c, "too large")
+    } else if !(1..=10000).contains(&cw) {
+        ("--cpu-weight", cw as u64, "must be 1..10000")
+    } else if !(1..=10000).contains(&iw) {
+        ("--io-weight", iw as u64, "must be 1..10000")
+    } else if res.pids == Some(0) {
+        ("--pids", 0, "must be at least 1")
+    } else {
+        ("", 0, "")
+    };
+    if !option.is_empty() {
+        return Err(bad(option, n, why));
     }
-    if let Some(s) = res.memory_swap {
-        match res.memory {
-            None => {
-                return Err(bad_num(
-                    "--memory-swap",
-                    s,
-                    "needs --memory (it is memory plus swap)",
-                ))
-            }
-            Some(m) if s < m => {
-                return Err(bad_num(
-                    "--memory-swap",
-                    s,
-                    "less than --memory (it is memory plus swap)",
-                ))
-            }
-            _ => {}
-        }
-    }
-    if let Some(c) = res.cpus_milli {
-        if c < MIN_CPUS_MILLI {
-            return Err(bad_num(
-                "--cpus",
-                c,
-                "below 0.01 (the kernel's 1 ms quota minimum)",
-            ));
-        }
-        if c.checked_mul(CPU_PERIOD_US / 1000)
-            .is_none_or(|q| q > i64::MAX as u64)
-        {
-            return Err(bad_num("--cpus", c, "too large"));
-        }
-    }
-    if let Some(w) = res.cpu_weight {
-        if !(1..=10000).contains(&w) {
-            return Err(bad_num("--cpu-weight", w as u64, "must be 1..10000"));
-        }
-    }
-    if let Some(w) = res.io_weight {
-        if !(1..=10000).contains(&w) {
-            return Err(bad_num("--io-weight", w as u64, "must be 1..10000"));
-        }
-    }
-    if res.pids == Some(0) {
-        return Err(bad("--pids", b"0", "must be at least 1"));
-    }
-    if let Some(l) = &res.cpuset_cpus {
-        check_list("--cpuset-cpus", l)?;
-    }
-    if let Some(l) = &res.cpuset_mems {
-        check_list("--cpuset-mems", l)?;
-    }
-    Ok(())
+    check_list("--cpuset-cpus", &res.cpuset_cpus)?;
+    check_list("--cpuset-mems", &res.cpuset_mems)
 }
 
 /// A kernel cpu/node list: `0-3,5,7-8`. Whether the ids exist is the
 /// kernel's call (EINVAL on write).
-pub fn check_list(option: &'static str, list: &str) -> Result<(), Error> {
-    let ok = !list.is_empty()
-        && list.split(',').all(|item| {
-            let mut ends = item.splitn(2, '-');
-            let lo = ends
-                .next()
-                .and_then(|s| husk_sys::fmt::parse_u64(s.as_bytes()));
-            match (lo, ends.next()) {
-                (Some(_), None) => true,
-                (Some(a), Some(b)) => {
-                    husk_sys::fmt::parse_u64(b.as_bytes()).is_some_and(|b| a <= b)
-                }
-                _ => false,
-            }
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(bad(option, list.as_bytes(), "not a list like 0-3,5"))
+fn check_list(option: &'static str, list: &Option<String>) -> Result<(), Error> {
+    let Some(list) = list else { return Ok(()) };
+    let mut ok = !list.is_empty();
+    for item in list.as_bytes().split(|&c| c == b',') {
+        let mut ends = item.splitn(2, |&c| c == b'-');
+        let a = ends.next().unwrap_or(b"");
+        let b = ends.next().unwrap_or(a);
+        ok &= matches!((parse_u64(a), parse_u64(b)), (Some(a), Some(b)) if a <= b);
     }
+    if ok {
+        return Ok(());
+    }
+    Err(Error::msg(option, list.as_bytes(), "not a list like 0-3,5"))
 }
 
 /// `cpu.shares` for a v2 weight: systemd's `cgroup_cpu_weight_to_shares()`.
@@ -236,7 +199,7 @@ pub fn weight_to_shares(w: u32) -> u64 {
 /// `blkio.weight` (CFQ, 10..1000, default 500) for a v2 io weight:
 /// systemd's `cgroup_weight_io_to_blkio()`. 100 -> 500.
 pub fn weight_to_blkio(w: u32) -> u64 {
-    (w as u64 * 500 / 100).clamp(10, 1000)
+    (w as u64 * 5).clamp(10, 1000)
 }
 
 /// BFQ's weight (1..1000, default 100) for a v2 io weight: systemd's
@@ -250,127 +213,84 @@ pub fn weight_to_bfq(w: u32) -> u64 {
     }
 }
 
-fn cpu_quota(milli: u64) -> u64 {
-    milli * (CPU_PERIOD_US / 1000)
-}
-
-/// The v2 files for `res`, in write order. Call [`validate`] first.
-pub fn plan_v2(res: &Resources) -> Vec<Knob> {
-    let mut v = Vec::new();
-    if let Some(l) = &res.cpuset_cpus {
-        v.push(knob("cpuset", "cpuset.cpus", l.clone()));
-    }
-    if let Some(l) = &res.cpuset_mems {
-        v.push(knob("cpuset", "cpuset.mems", l.clone()));
-    }
-    if let Some(m) = res.memory {
-        v.push(knob("memory", "memory.max", num(m)));
-        if let Some(s) = res.memory_swap {
-            // v2 limits swap alone; docker's option is memory plus swap.
-            let swap = if s == u64::MAX {
-                "max".into()
-            } else {
-                num(s.saturating_sub(m))
-            };
-            let mut k = knob("memory", "memory.swap.max", swap);
-            k.missing = "no swap accounting in this kernel (CONFIG_MEMCG_SWAP, swapaccount=1)";
-            v.push(k);
-        }
-    }
-    if let Some(c) = res.cpus_milli {
-        let mut s = num(cpu_quota(c));
-        s.push(' ');
-        s.push_str(&num(CPU_PERIOD_US));
-        v.push(knob("cpu", "cpu.max", s));
-    }
-    if let Some(w) = res.cpu_weight {
-        v.push(knob("cpu", "cpu.weight", num(w as u64)));
-    }
-    if let Some(p) = res.pids {
-        v.push(knob("pids", "pids.max", num(p)));
-    }
-    if let Some(w) = res.io_weight {
-        let mut s = String::from("default ");
-        s.push_str(&num(w as u64));
-        let mut k = knob("io", "io.weight", s);
-        k.alt = Some(("io.bfq.weight", num(weight_to_bfq(w))));
-        k.missing = "no io weight in this kernel (neither iocost nor BFQ)";
-        v.push(k);
-    }
-    v
-}
-
-/// The v1 files for `res`, in write order. Call [`validate`] first.
-/// cpuset.cpus/mems of new parent levels are copied separately (see cgroup.rs).
-pub fn plan_v1(res: &Resources) -> Vec<Knob> {
-    let mut v = Vec::new();
-    if let Some(l) = &res.cpuset_cpus {
-        v.push(knob("cpuset", "cpuset.cpus", l.clone()));
-    }
-    if let Some(l) = &res.cpuset_mems {
-        v.push(knob("cpuset", "cpuset.mems", l.clone()));
-    }
-    if let Some(m) = res.memory {
-        // memsw must never be below limit_in_bytes (EINVAL), so the memory
-        // limit goes first; in a new cgroup both start unlimited.
-        v.push(knob("memory", "memory.limit_in_bytes", num(m)));
-        if let Some(s) = res.memory_swap {
-            let val = if s == u64::MAX { "-1".into() } else { num(s) };
-            let mut k = knob("memory", "memory.memsw.limit_in_bytes", val);
-            k.missing = "swap accounting is off in this kernel (boot with swapaccount=1)";
-            v.push(k);
-        }
-    }
-    if let Some(c) = res.cpus_milli {
-        v.push(knob("cpu", "cpu.cfs_period_us", num(CPU_PERIOD_US)));
-        v.push(knob("cpu", "cpu.cfs_quota_us", num(cpu_quota(c))));
-    }
-    if let Some(w) = res.cpu_weight {
-        v.push(knob("cpu", "cpu.shares", num(weight_to_shares(w))));
-    }
-    if let Some(p) = res.pids {
-        v.push(knob("pids", "pids.max", num(p)));
-    }
-    if let Some(w) = res.io_weight {
-        let mut k = knob("blkio", "blkio.weight", num(weight_to_blkio(w)));
-        k.alt = Some(("blkio.bfq.weight", num(weight_to_bfq(w))));
-        k.missing = "no blkio weight in this kernel (neither CFQ nor BFQ)";
-        v.push(k);
-    }
-    v
-}
+/// What an errno from writing a file really means, where the kernel
+/// misleads: (file, errno, meaning). ENOENT on a planned file means the
+/// kernel lacks the feature.
+const EXPLAIN: [(&str, Errno, &str); 18] = [
+    // v1 tries to reclaim down to the new limit and gives up with EBUSY.
+    ("memory.limit_in_bytes", Errno::EBUSY, "memory limit below current usage"),
+    ("memory.memsw.limit_in_bytes", Errno::EBUSY, "memory limit below current usage"),
+    ("memory.memsw.limit_in_bytes", Errno::ENOENT,
+     "swap accounting is off in this kernel (boot with swapaccount=1)"),
+    ("memory.swap.max", Errno::ENOENT,
+     "no swap accounting in this kernel (CONFIG_MEMCG_SWAP, swapaccount=1)"),
+    ("io.weight", Errno::ENOENT, "no io weight in this kernel (neither iocost nor BFQ)"),
+    ("blkio.weight", Errno::ENOENT, "no blkio weight in this kernel (neither CFQ nor BFQ)"),
+    ("cpuset.cpus", Errno::EINVAL, "not a subset of the CPUs of the parent cgroup"),
+    ("cpuset.mems", Errno::EINVAL, "not a subset of the memory nodes of the parent cgroup"),
+    ("cpuset.cpus", Errno::ERANGE, "no such CPU on this host"),
+    ("cpuset.mems", Errno::ERANGE, "no such memory node on this host"),
+    ("cpuset.cpus", Errno::ENOSPC, "the parent cgroup has no CPUs or memory nodes"),
+    ("cpuset.mems", Errno::ENOSPC, "the parent cgroup has no CPUs or memory nodes"),
+    ("cpu.cfs_quota_us", Errno::EINVAL, "quota outside the kernel's range"),
+    ("cpu.max", Errno::EINVAL, "quota outside the kernel's range"),
+    ("cgroup.subtree_control", Errno::EBUSY,
+     "the parent cgroup has processes of its own (v2 no-internal-process rule)"),
+    ("cgroup.subtree_control", Errno::ENOENT, "controller not available in the parent cgroup"),
+    ("cgroup.procs", Errno::ENOSPC, "cpuset of the cgroup is empty"),
+    ("cgroup.procs", Errno::EAGAIN, "pids limit reached"),
+];
 
 /// What a misleading errno from writing `file` really means, if known.
-pub fn explain(file: &str, errno: husk_sys::Errno) -> &'static str {
-    use husk_sys::Errno;
-    match (file, errno) {
-        // v1 tries to reclaim down to the new limit and gives up with EBUSY.
-        ("memory.limit_in_bytes" | "memory.memsw.limit_in_bytes", Errno::EBUSY) => {
-            "memory limit below current usage"
+pub fn explain(file: &str, errno: Errno) -> &'static str {
+    for (f, e, why) in &EXPLAIN {
+        if *f == file && *e == errno {
+            return why;
         }
-        ("cpuset.cpus", Errno::EINVAL) => "not a subset of the CPUs of the parent cgroup",
-        ("cpuset.mems", Errno::EINVAL) => "not a subset of the memory nodes of the parent cgroup",
-        ("cpuset.cpus", Errno::ERANGE) => "no such CPU on this host",
-        ("cpuset.mems", Errno::ERANGE) => "no such memory node on this host",
-        ("cpuset.cpus" | "cpuset.mems", Errno::ENOSPC) => {
-            "the parent cgroup has no CPUs or memory nodes"
-        }
-        ("cpu.cfs_quota_us" | "cpu.max", Errno::EINVAL) => "quota outside the kernel's range",
-        ("cgroup.subtree_control", Errno::EBUSY) => {
-            "the parent cgroup has processes of its own (v2 no-internal-process rule)"
-        }
-        ("cgroup.subtree_control", Errno::ENOENT) => {
-            "controller not available in the parent cgroup"
-        }
-        ("cgroup.procs", Errno::ENOSPC) => "cpuset of the cgroup is empty",
-        ("cgroup.procs", Errno::EAGAIN) => "pids limit reached",
-        _ => "",
     }
+    ""
 }
+
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One planned file, as the tests look at it.
+    #[derive(Debug)]
+    struct Knob {
+        ctrl: &'static str,
+        file: &'static str,
+        value: String,
+        alt: Option<(&'static str, String)>,
+    }
+
+    fn text(res: &Resources, row: usize, v2: bool) -> Option<String> {
+        let mut v = Vec::new();
+        value(res, row, v2, &mut v).then(|| String::from_utf8(v).unwrap())
+    }
+
+    fn plan(res: &Resources, v2: bool) -> Vec<Knob> {
+        let mut p = Vec::new();
+        for (row, &(c, files)) in FILES[..PLANNED].iter().enumerate() {
+            if let Some(value) = text(res, row, v2) {
+                let c = CONTROLLERS[c];
+                let alt = (row == PLANNED - 1).then(|| (FILES[PLANNED].1[v2 as usize], text(res, PLANNED, v2).unwrap()));
+                p.push(Knob { ctrl: if v2 { c.v2 } else { c.v1 }, file: files[v2 as usize], value, alt });
+            }
+        }
+        p
+    }
+    fn plan_v2(res: &Resources) -> Vec<Knob> {
+        plan(res, true)
+    }
+    fn plan_v1(res: &Resources) -> Vec<Knob> {
+        plan(res, false)
+    }
+    fn controllers(res: &Resources) -> Vec<Controller> {
+        let m = asked(res);
+        CONTROLLERS.iter().enumerate().filter(|(i, _)| m & 1 << i != 0).map(|(_, &c)| c).collect()
+    }
 
     fn all() -> Resources {
         Resources {
