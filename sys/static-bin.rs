@@ -17,7 +17,10 @@ extern crate alloc;
 mod lz;
 
 fn main() {
-    for arg in ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--gc-sections", "-Wl,--build-id=none"] {
+    // --icf=all folds identical functions (same-layout monomorphizations):
+    // measured 1.1 KB off husk. Nothing in husk compares function addresses.
+    let args = ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--gc-sections", "-Wl,--build-id=none", "-Wl,--icf=all"];
+    for arg in args {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
     println!("cargo:rerun-if-changed=../sys/static-bin.rs");
