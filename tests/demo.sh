@@ -10,23 +10,19 @@ HUSK=$BIN/husk
 work=$(mktemp -d /tmp/husk-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 root=$work/rootfs
-mkdir -p "$root/bin" "$root/etc" "$root/proc" "$root/sys" "$root/dev" "$root/tmp"
 
+# The rootfs is made by husk-rootfs from the host's own programs: busybox
+# with its applet links when busybox-static is installed, else the host's
+# sh and coreutils with the shared libraries they load.
 if [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
-    echo "rootfs: busybox-static"
-    cp /bin/busybox "$root/bin/busybox"
-    for a in sh ps cat grep hostname id ls sleep echo head tr readlink; do ln -s busybox "$root/bin/$a"; done
+    show_cmd="husk-rootfs host --applets ROOTFS /bin/busybox"
+    "$BIN/husk-rootfs" host --applets "$root" /bin/busybox
 else
-    # No busybox: /bin/sh and the libraries it links, found through ldd.
-    echo "rootfs: /bin/sh and its libraries"
-    cp -L /bin/sh "$root/bin/sh"
-    for lib in $(ldd /bin/sh | grep -o '/[^ ]*'); do
-        mkdir -p "$root$(dirname "$lib")"
-        cp -L "$lib" "$root$lib"
-    done
+    show_cmd="husk-rootfs host ROOTFS sh cat grep ls sleep tr readlink hostname id"
+    "$BIN/husk-rootfs" host "$root" sh cat grep ls sleep tr readlink hostname id
 fi
-echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
-echo 'root:x:0:' >"$root/etc/group"
+printf '$ %s\n' "$show_cmd"
+find "$root" -type f | sed "s|^$root||" | sort | head -20 | sed 's/^/  /'
 
 show() { printf '\n$ %s\n' "$*"; }
 
