@@ -14,16 +14,29 @@ macro_rules! errnos {
     ($($name:ident = $n:literal, $text:literal;)*) => {
         impl Errno {
             $(pub const $name: Errno = Errno($n);)*
-            /// The symbolic name (`"EINVAL"`), if known.
-            pub fn name(self) -> Option<&'static str> {
-                match self.0 { $($n => Some(stringify!($name)),)* _ => None }
-            }
-            /// The strerror(3) text (`"Invalid argument"`), if known.
-            pub fn text(self) -> Option<&'static str> {
-                match self.0 { $($n => Some($text),)* _ => None }
-            }
         }
+        /// The numbers, in table order.
+        const NUMBERS: &[u8] = &[$($n),*];
+        /// "NAME\0text\0" for each number, in the same order. One string
+        /// scanned linearly: a `match` per accessor became two 2 KiB tables of
+        /// string pointers indexed by errno.
+        const STRINGS: &str = concat!($(stringify!($name), "\0", $text, "\0"),*);
     };
+}
+
+impl Errno {
+    /// The symbolic name (`"EINVAL"`), if known.
+    pub fn name(self) -> Option<&'static str> {
+        self.field(0)
+    }
+    /// The strerror(3) text (`"Invalid argument"`), if known.
+    pub fn text(self) -> Option<&'static str> {
+        self.field(1)
+    }
+    fn field(self, which: usize) -> Option<&'static str> {
+        let i = NUMBERS.iter().position(|&n| n as i32 == self.0)?;
+        STRINGS.split('\0').nth(2 * i + which)
+    }
 }
 
 errnos! {
