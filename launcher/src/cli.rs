@@ -29,7 +29,7 @@ pub const MIN_MEMORY: u64 = 1 << 20;
 
 /// Every capability husk knows (`--cap-add ALL`); the container stage
 /// narrows it to what the running kernel has.
-const ALL_CAPS: u64 = (1 << husk_sys::caps::NAMES.len()) - 1;
+const ALL_CAPS: u64 = (1 << husk_sys::caps::COUNT) - 1;
 
 pub const USAGE: &str = "usage: husk run [OPTIONS] ROOTFS [--] COMMAND [ARG...]
        husk run --image NAME[:TAG] [OPTIONS] [--] [COMMAND [ARG...]]

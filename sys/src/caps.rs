@@ -5,15 +5,22 @@ use crate::errno::SysResult;
 use crate::macros::sc;
 use crate::process::{prctl, PR_CAPBSET_DROP, PR_CAPBSET_READ, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAP_AMBIENT_RAISE};
 
-/// Capability names in number order, as in linux/capability.h.
-pub const NAMES: [&str; 41] = [
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
-    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-];
+/// Capability names in number order, as in linux/capability.h, separated
+/// by spaces: one string instead of a table of 41 string pointers.
+const NAME_LIST: &str = "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID \
+SETPCAP LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW \
+IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT \
+SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD \
+LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG \
+WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE";
+
+/// How many capabilities husk knows by name (0..COUNT).
+pub const COUNT: u32 = 41;
+
+/// The name of capability `cap` without `CAP_` (`"SYS_ADMIN"`).
+pub fn cap_name(cap: u32) -> Option<&'static str> {
+    NAME_LIST.split(' ').nth(cap as usize)
+}
 
 /// Docker's default set: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW
 /// SETGID SETUID SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE.
@@ -23,7 +30,7 @@ pub const DOCKER_DEFAULT: u64 = (1 << 0) | (1 << 1) | (1 << 4) | (1 << 3) | (1 <
 /// Parse `chown`, `CAP_CHOWN` or `Cap_Chown` into a capability number.
 pub fn parse_cap(s: &[u8]) -> Option<u32> {
     let s = if s.len() > 4 && s[..4].eq_ignore_ascii_case(b"CAP_") { &s[4..] } else { s };
-    NAMES.iter().position(|n| n.as_bytes().eq_ignore_ascii_case(s)).map(|i| i as u32)
+    NAME_LIST.split(' ').position(|n| n.as_bytes().eq_ignore_ascii_case(s)).map(|i| i as u32)
 }
 
 /// The three per-thread sets of capget/capset.
@@ -120,6 +127,9 @@ mod tests {
         assert_eq!(parse_cap(b"Checkpoint_Restore"), Some(40));
         assert_eq!(parse_cap(b"CAP_"), None);
         assert_eq!(parse_cap(b"bogus"), None);
+        assert_eq!(cap_name(21), Some("SYS_ADMIN"));
+        assert_eq!(cap_name(COUNT - 1), Some("CHECKPOINT_RESTORE"));
+        assert_eq!(cap_name(COUNT), None);
     }
 
     #[test]

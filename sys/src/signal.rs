@@ -142,11 +142,10 @@ pub fn rt_sigtimedwait(set: SigSet, timeout_ns: Option<u64>) -> SysResult<SigInf
     Ok(SigInfo { signo: sig as i32, code: word(8), pid: word(16), uid: word(20) as u32, status: word(24) })
 }
 
-const NAMES: [&str; 31] = [
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE",
-    "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ",
-    "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-];
+/// Signal names 1..=31 without `SIG`, space-separated: one string instead
+/// of a table of string pointers.
+const NAMES: &str = "HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD \
+CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS";
 
 /// Parse `TERM`, `SIGTERM`, `sigterm`, `15`, `RTMIN+3` or `SIGRTMAX-1`.
 pub fn parse_signal(s: &[u8]) -> Option<i32> {
@@ -164,7 +163,7 @@ pub fn parse_signal(s: &[u8]) -> Option<i32> {
     if name.starts_with(b"SIG") {
         name = &name[3..];
     }
-    if let Some(i) = NAMES.iter().position(|n| n.as_bytes() == name) {
+    if let Some(i) = NAMES.split(' ').position(|n| n.as_bytes() == name) {
         return Some(i as i32 + 1);
     }
     let (base, rest) = if let Some(r) = name.strip_prefix(b"RTMIN") {
@@ -189,7 +188,10 @@ pub fn parse_signal(s: &[u8]) -> Option<i32> {
 
 /// The name without `SIG` (`"TERM"`), or `None` for real-time signals.
 pub fn signal_name(sig: i32) -> Option<&'static str> {
-    NAMES.get((sig - 1) as usize).copied()
+    if sig < 1 {
+        return None;
+    }
+    NAMES.split(' ').nth((sig - 1) as usize)
 }
 
 #[cfg(test)]
