@@ -10,9 +10,10 @@
 
 use crate::spec::{Bind, Container, Id, IdMap, Init, Join, Rlimit, Tmpfs, UserSpec};
 use alloc::string::String;
+#[cfg(test)]
 use alloc::vec::Vec;
 use husk_sys::caps::parse_cap;
-use husk_sys::fmt::parse_u64;
+use husk_sys::fmt::{parse_u64, Sink};
 use husk_sys::ns::{self, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUTS};
 use husk_sys::process::RLIM_INFINITY;
 use husk_sys::Error;
@@ -31,41 +32,14 @@ pub const MIN_MEMORY: u64 = 1 << 20;
 /// narrows it to what the running kernel has.
 const ALL_CAPS: u64 = (1 << husk_sys::caps::COUNT) - 1;
 
-pub const USAGE: &str = "usage: husk run [OPTIONS] ROOTFS [--] COMMAND [ARG...]
+/// The head of `husk run --help`; the option lines come from [`OPTS`], so
+/// each name is stored once.
+const USAGE: &str = "usage: husk run [OPTIONS] ROOTFS|DIR:DIR:... [--] COMMAND [ARG...]
        husk run --image NAME[:TAG] [OPTIONS] [--] [COMMAND [ARG...]]
-ROOTFS is a directory, or overlay layers DIR:DIR:... (top first).
-  --image NAME[:TAG]     an imported image: its layers, Env, Entrypoint, Cmd
-  --store DIR            the image store (default /var/lib/husk)
-  --name NAME            [A-Za-z0-9][A-Za-z0-9_.-]{0,63}; default: generated
-  --hostname NAME        default: the name
-  --domainname NAME
-  --share LIST           namespaces not to create: net,ipc,uts,pid,cgroup
-  --userns               new user namespace (implied when not root)
-  --uid-map IN:OUT:N     repeatable; also --gid-map
-  --join TYPE:PATH       enter a namespace: net ipc uts pid mnt user cgroup
-  --read-only            read-only root
-  --upper DIR            keep the overlay's writable layer in DIR
-  --bind SRC:DST[:ro]    repeatable
-  --tmpfs DST[:SIZE]     repeatable
-  --memory SIZE          also --memory-swap SIZE; k/m/g suffixes
-  --cpus N.NN            --cpu-weight 1..10000, --io-weight 1..10000
-  --pids N               --cpuset-cpus LIST, --cpuset-mems LIST
-  --cgroup-parent PATH   default: husk
-  --cap-add CAP          --cap-drop CAP|ALL; repeatable
-  --allow-new-privs      do not set no_new_privs
-  -u, --user U[:G]       numbers, or names from the rootfs's /etc
-  -e, --env KEY=VALUE    repeatable
-  -w, --workdir DIR
-  --rlimit NAME=S[:H]    e.g. nofile=1024:4096
-  --no-init              COMMAND is PID 1 (default: husk-init)
-  --init PATH            another init image
-  --root DIR             state directory (default /run/husk)
-  -d, --detach           print the name once it runs; a monitor waits for it
-  --rm                   with -d: remove its state when it ends
 ";
 
-/// What each option is; the table is also the list of option names. The
-/// options that take no value come last (see `takes_value`).
+/// What each option is; [`OPTS`] holds the names. The options that take no
+/// value come last (see `takes_value`).
 #[derive(Clone, Copy, PartialEq)]
 enum Opt {
     Name,
@@ -106,49 +80,71 @@ enum Opt {
     Rm,
 }
 
-const OPTS: &[(&str, Opt)] = &[
-    ("--name", Opt::Name),
-    ("--hostname", Opt::Hostname),
-    ("--domainname", Opt::Domainname),
-    ("--share", Opt::Share),
-    ("--userns", Opt::Userns),
-    ("--uid-map", Opt::UidMap),
-    ("--gid-map", Opt::GidMap),
-    ("--join", Opt::Join),
-    ("--read-only", Opt::ReadOnly),
-    ("--upper", Opt::Upper),
-    ("--bind", Opt::Bind),
-    ("--tmpfs", Opt::Tmpfs),
-    ("--memory", Opt::Memory),
-    ("--memory-swap", Opt::MemorySwap),
-    ("--cpus", Opt::Cpus),
-    ("--cpu-weight", Opt::CpuWeight),
-    ("--io-weight", Opt::IoWeight),
-    ("--pids", Opt::Pids),
-    ("--cpuset-cpus", Opt::CpusetCpus),
-    ("--cpuset-mems", Opt::CpusetMems),
-    ("--cgroup-parent", Opt::CgroupParent),
-    ("--cap-add", Opt::CapAdd),
-    ("--cap-drop", Opt::CapDrop),
-    ("--allow-new-privs", Opt::AllowNewPrivs),
-    ("--user", Opt::User),
-    ("-u", Opt::User),
-    ("--env", Opt::Env),
-    ("-e", Opt::Env),
-    ("--workdir", Opt::Workdir),
-    ("-w", Opt::Workdir),
-    ("--rlimit", Opt::Rlimit),
-    ("--no-init", Opt::NoInit),
-    ("--init", Opt::InitPath),
-    ("--root", Opt::Root),
-    ("--image", Opt::Image),
-    ("--store", Opt::Store),
-    ("--help", Opt::Help),
-    ("-h", Opt::Help),
-    ("-d", Opt::Detach),
-    ("--detach", Opt::Detach),
-    ("--rm", Opt::Rm),
+/// Each option's name, then after a space what its value looks like (the
+/// `--help` lines). Its meaning is at the same index in [`KINDS`]: two
+/// arrays, as a table of pairs would pad every entry to 24 bytes.
+const OPTS: [&str; 41] = [
+    "--image NAME[:TAG]",
+    "--store DIR (/var/lib/husk)",
+    "--name [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
+    "--hostname NAME",
+    "--domainname NAME",
+    "--share net,ipc,uts,pid,cgroup",
+    "--userns",
+    "--uid-map IN:OUT:N",
+    "--gid-map IN:OUT:N",
+    "--join TYPE:PATH",
+    "--read-only",
+    "--upper DIR",
+    "--bind SRC:DST[:ro]",
+    "--tmpfs DST[:SIZE]",
+    "--memory SIZE[k|m|g]",
+    "--memory-swap SIZE",
+    "--cpus N.NN",
+    "--cpu-weight 1..10000",
+    "--io-weight 1..10000",
+    "--pids N",
+    "--cpuset-cpus LIST",
+    "--cpuset-mems LIST",
+    "--cgroup-parent PATH (husk)",
+    "--cap-add CAP|ALL",
+    "--cap-drop CAP|ALL",
+    "--allow-new-privs",
+    "--user U[:G]",
+    "-u U[:G]",
+    "--env KEY=VALUE",
+    "-e KEY=VALUE",
+    "--workdir DIR",
+    "-w DIR",
+    "--rlimit NAME=SOFT[:HARD]",
+    "--no-init",
+    "--init PATH",
+    "--root DIR (/run/husk)",
+    "--help",
+    "-h",
+    "-d",
+    "--detach",
+    "--rm",
 ];
+
+const KINDS: [Opt; 41] = {
+    use Opt::*;
+    [
+        Image, Store, Name, Hostname, Domainname, Share, Userns, UidMap, GidMap, Join, ReadOnly,
+        Upper, Bind, Tmpfs, Memory, MemorySwap, Cpus, CpuWeight, IoWeight, Pids, CpusetCpus,
+        CpusetMems, CgroupParent, CapAdd, CapDrop, AllowNewPrivs, User, User, Env, Env, Workdir,
+        Workdir, Rlimit, NoInit, InitPath, Root, Help, Help, Detach, Detach, Rm,
+    ]
+};
+
+/// `husk run --help`: the usage line, then one line per option.
+pub fn print_usage() {
+    let mut out = husk_sys::fmt::stdout();
+    out.s(USAGE);
+    for n in OPTS {
+        out.s("  ").s(n).s("\n");
+    }
+}
 
 impl Opt {
     fn takes_value(self) -> bool {
@@ -221,9 +217,11 @@ fn lookup(a: &[u8]) -> Result<(&'static str, Opt, Option<&[u8]>)> {
         _ if !long && a.len() > 2 => (&a[..2], a.get(2..)),
         _ => (a, None),
     };
-    for &(n, o) in OPTS {
-        if n.as_bytes() == key {
-            return Ok((n, o, inline));
+    for (i, entry) in OPTS.iter().enumerate() {
+        // An entry is the name, then a space and what the value looks like.
+        let e = entry.as_bytes();
+        if e.starts_with(key) && e.get(key.len()).is_none_or(|&b| b == b' ') {
+            return Ok((entry.get(..key.len()).unwrap_or(entry), KINDS[i], inline));
         }
     }
     Err(Error::msg("run", a, "unknown option (see husk run --help)"))
@@ -231,6 +229,7 @@ fn lookup(a: &[u8]) -> Result<(&'static str, Opt, Option<&[u8]>)> {
 
 /// Apply one option. On a refusal `obj` is what the message shows: the
 /// value, unless a part of it is to blame.
+#[inline(never)]
 fn apply<'a>(
     c: &mut Container,
     caps: &mut [u64; 2],
@@ -240,24 +239,25 @@ fn apply<'a>(
 ) -> Bad {
     let r = &mut c.resources;
     match opt {
-        Opt::Name => {
-            if !valid_name(v) {
-                return Err("bad name: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+        // Checked ASCII text into an Option<String>.
+        Opt::Name | Opt::Hostname | Opt::Domainname | Opt::CpusetCpus | Opt::CpusetMems => {
+            const HOST: &str = "bad host name: want 1 to 64 of [A-Za-z0-9_.-]";
+            const LIST: &str = "want a list like 0-3,6";
+            let (ok, why, slot) = match opt {
+                Opt::Name => (
+                    valid_name(v),
+                    "bad name: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
+                    &mut c.name,
+                ),
+                Opt::Hostname => (name_chars(v), HOST, &mut c.hostname),
+                Opt::Domainname => (name_chars(v), HOST, &mut c.domainname),
+                Opt::CpusetCpus => (valid_cpu_list(v), LIST, &mut r.cpuset_cpus),
+                _ => (valid_cpu_list(v), LIST, &mut r.cpuset_mems),
+            };
+            if !ok {
+                return Err(why);
             }
-            set_str(&mut c.name, v);
-        }
-        Opt::Hostname | Opt::Domainname => {
-            if !name_chars(v) {
-                return Err("bad host name: want 1 to 64 of [A-Za-z0-9_.-]");
-            }
-            set_str(
-                if opt == Opt::Hostname {
-                    &mut c.hostname
-                } else {
-                    &mut c.domainname
-                },
-                v,
-            );
+            *slot = Some(String::from(core::str::from_utf8(v).unwrap_or("?")));
         }
         Opt::Share => {
             for item in v.split(|&b| b == b',') {
@@ -270,11 +270,15 @@ fn apply<'a>(
                 };
             }
         }
-        Opt::Userns => c.userns = true,
-        Opt::Detach => c.detach = true,
-        Opt::Rm => c.auto_remove = true,
-        Opt::ReadOnly => c.read_only = true,
-        Opt::AllowNewPrivs => c.no_new_privs = false,
+        Opt::Userns | Opt::Detach | Opt::Rm | Opt::ReadOnly | Opt::AllowNewPrivs => {
+            *match opt {
+                Opt::Userns => &mut c.userns,
+                Opt::Detach => &mut c.detach,
+                Opt::Rm => &mut c.auto_remove,
+                Opt::ReadOnly => &mut c.read_only,
+                _ => &mut c.no_new_privs,
+            } = opt != Opt::AllowNewPrivs
+        }
         Opt::UidMap | Opt::GidMap => {
             let m = parse_map(v).ok_or("want INSIDE:OUTSIDE:COUNT")?;
             let maps = if opt == Opt::UidMap {
@@ -305,13 +309,19 @@ fn apply<'a>(
                 path: path.to_vec(),
             });
         }
-        Opt::Upper => set(&mut c.upper, nonempty(v)?),
-        Opt::Root => set(&mut c.state_root, nonempty(v)?),
-        Opt::Image => set(&mut c.image, nonempty(v)?),
-        Opt::Store => set(&mut c.store, nonempty(v)?),
-        Opt::Workdir => {
-            check_dst(v)?;
-            set(&mut c.workdir, v);
+        // A path into an Option<Vec<u8>>.
+        Opt::Upper | Opt::Root | Opt::Image | Opt::Store | Opt::Workdir => {
+            let slot = match opt {
+                Opt::Upper => &mut c.upper,
+                Opt::Root => &mut c.state_root,
+                Opt::Image => &mut c.image,
+                Opt::Store => &mut c.store,
+                _ => {
+                    check_dst(v)?;
+                    &mut c.workdir
+                }
+            };
+            *slot = Some(nonempty(v)?.to_vec());
         }
         Opt::Bind => c.binds.push(parse_bind(v, obj)?),
         Opt::Tmpfs => {
@@ -355,19 +365,6 @@ fn apply<'a>(
                     .filter(|&n| n > 0)
                     .ok_or("want a positive number")?,
             )
-        }
-        Opt::CpusetCpus | Opt::CpusetMems => {
-            if !valid_cpu_list(v) {
-                return Err("want a list like 0-3,6");
-            }
-            set_str(
-                if opt == Opt::CpusetCpus {
-                    &mut r.cpuset_cpus
-                } else {
-                    &mut r.cpuset_mems
-                },
-                v,
-            );
         }
         Opt::CgroupParent => {
             let p = v.strip_prefix(b"/").unwrap_or(v);
@@ -673,16 +670,6 @@ fn nonempty(v: &[u8]) -> Bad<&[u8]> {
     Ok(v)
 }
 
-#[inline(never)]
-fn set(slot: &mut Option<Vec<u8>>, v: &[u8]) {
-    *slot = Some(v.to_vec());
-}
-
-/// Names, hostnames and cpu lists were checked to be ASCII before this.
-#[inline(never)]
-fn set_str(slot: &mut Option<String>, v: &[u8]) {
-    *slot = Some(String::from(core::str::from_utf8(v).unwrap_or("?")));
-}
 
 #[cfg(test)]
 mod tests {
@@ -865,6 +852,15 @@ mod tests {
         );
         assert_eq!(parse_rlimit(b"nofile=10:5"), None);
         assert_eq!(parse_rlimit(b"bogus=1"), None);
+    }
+
+    #[test]
+    fn every_name_finds_its_own_option() {
+        // OPTS and KINDS are parallel arrays: a shift would swap options.
+        for (name, want) in [("--image", Opt::Image), ("-u", Opt::User), ("--workdir", Opt::Workdir), ("--rm", Opt::Rm)] {
+            assert!(lookup(name.as_bytes()).is_ok_and(|(n, o, _)| n == name && o == want), "{name}");
+        }
+        assert!(lookup(b"--im").is_err() && lookup(b"--memory-swap=1").is_ok_and(|(n, ..)| n == "--memory-swap"));
     }
 
     #[test]

@@ -26,17 +26,36 @@ const CLONE_PARENT: u64 = 0x8000;
 /// The container stage's entry: never returns.
 pub fn run(l: &Launch, sock: OwnedFd) -> ! {
     let _ = process::set_name(c"husk:container");
-    let (code, err) = match setup_and_exec(l, sock.fd()) {
-        Ok(failed_exec) => failed_exec,
+    let (code, err) = match set_up(l, sock.fd()).and_then(|_| load_init(&l.init)) {
+        Ok(memfd) => {
+            let uid = l.id.uid;
+            become_and_exec(&Process {
+                rlimits: &l.c.rlimits,
+                no_new_privs: l.c.no_new_privs,
+                uid,
+                gid: l.id.gid,
+                // Empty: setgroups is denied; see Process::groups.
+                groups: if l.deny_setgroups { &[] } else { &l.id.groups },
+                caps: crate::caps::plan(l.c.caps.set, l.c.caps.added, uid, husk_sys::caps::last_cap()),
+                workdir: l.c.workdir.as_deref().unwrap_or(b"/"),
+                mask: l.old_mask,
+                sync: Some(sock.fd()),
+                memfd: memfd.as_ref().map(OwnedFd::fd),
+                command: &l.command_path,
+                path: b"",
+                argv: l.argv.argv(),
+                envp: l.envp.argv(),
+            })
+        }
         Err(e) => (125, e),
     };
     sync::send_error(sock.fd(), code, &err);
     process::exit(code)
 }
 
-/// The start sequence, in the order issue 4 gives it. Returns only if the
-/// final execve failed, with that exit code and error.
-fn setup_and_exec(l: &Launch, sock: Fd) -> Result<(i32, Error), Error> {
+/// The start sequence, in the order issue 4 gives it, up to the init
+/// image; `run` then becomes PID 1.
+fn set_up(l: &Launch, sock: Fd) -> Result<(), Error> {
     die_with_the_host()?;
     if l.joins.is_empty() {
         wait_for_go(sock)?;
@@ -59,26 +78,8 @@ fn setup_and_exec(l: &Launch, sock: Fd) -> Result<(i32, Error), Error> {
     set_host_names(l)?;
     bring_up_loopback(l)?;
     make_workdir(l)?;
-    let memfd = load_init(&l.init)?;
     fs::umask(0o022);
-    let uid = l.id.uid;
-    Ok(become_and_exec(&Process {
-        rlimits: &l.c.rlimits,
-        no_new_privs: l.c.no_new_privs,
-        uid,
-        gid: l.id.gid,
-        // Empty: setgroups is denied; see Process::groups.
-        groups: if l.deny_setgroups { &[] } else { &l.id.groups },
-        caps: crate::caps::plan(l.c.caps.set, l.c.caps.added, uid, husk_sys::caps::last_cap()),
-        workdir: l.c.workdir.as_deref().unwrap_or(b"/"),
-        mask: l.old_mask,
-        sync: Some(sock),
-        memfd: memfd.as_ref().map(OwnedFd::fd),
-        command: &l.command_path,
-        path: b"",
-        argv: l.argv.argv(),
-        envp: l.envp.argv(),
-    }))
+    Ok(())
 }
 
 /// If the host stage dies while we set up, so do we: nobody would clean up.
@@ -181,7 +182,7 @@ fn set_host_names(l: &Launch) -> Result<(), Error> {
     if l.c.namespaces & CLONE_NEWUTS == 0 {
         return Ok(());
     }
-    ns::sethostname(&l.hostname).at("sethostname", &l.hostname)?;
+    ns::sethostname(l.hostname).at("sethostname", l.hostname)?;
     if let Some(d) = &l.c.domainname {
         ns::setdomainname(d.as_bytes()).at("setdomainname", d.as_bytes())?;
     }

@@ -22,8 +22,9 @@ use crate::caps::{self, CapPlan};
 use crate::exec::{self, Process};
 #[cfg(test)]
 use crate::spec::Id;
-use crate::spec::{Rlimit, UserSpec};
+use crate::spec::UserSpec;
 use crate::state::{self, State, StateDir, Status};
+use crate::sync::{self, Msg};
 use crate::user::{self, Identity};
 use alloc::vec::Vec;
 use husk_sys::fmt::Sink;
@@ -31,15 +32,16 @@ use husk_sys::fs::{self, O_CLOEXEC, O_DIRECTORY, O_RDONLY, O_RDWR};
 use husk_sys::ns::{setns, KINDS};
 use husk_sys::process::{self as proc, CStrVec, Exit};
 use husk_sys::signal::{self as sig, SigSet};
-use husk_sys::{CBuf, Context, Errno, Error, Fd, OwnedFd, Result};
+use husk_sys::{CBuf, Context, Errno, Error, Fd, OwnedFd, Result, SysResult};
 
 const USAGE: &str =
     "usage: husk exec [-d] [-u UID[:GID]] [-e KEY=VALUE]... [-w DIR] NAME COMMAND [ARG...]";
 
 /// `husk exec` as parsed.
+#[derive(Default)]
 pub struct Exec<'a> {
-    /// `--root`: the state root.
-    pub root: Vec<u8>,
+    /// `--root`: the state root; empty for the default.
+    pub root: &'a [u8],
     pub detach: bool,
     pub user: Option<UserSpec>,
     pub env: Vec<&'a [u8]>,
@@ -48,18 +50,25 @@ pub struct Exec<'a> {
     pub command: &'a [&'a [u8]],
 }
 
-/// The options: flags in pairs of short and long spelling; all but the
-/// first pair take a value.
+/// The options: flags in pairs of short and long spelling (the short one
+/// names the option in errors); all but the first pair take a value.
 const OPTIONS: [&str; 9] = [
     "-d", "--detach", "-u", "--user", "-e", "--env", "-w", "--workdir", "--root",
 ];
 
 /// Parse `husk exec` arguments: options, NAME, then COMMAND with its own
 /// options untouched.
+#[cfg(test)]
 pub fn parse<'a>(args: &'a [&'a [u8]]) -> Result<Exec<'a>> {
-    let (mut detach, mut user, mut env, mut workdir, mut root) = (false, None, Vec::new(), None, None);
+    let mut x = Exec::default();
+    parse_into(args, &mut x).map(|_| x)
+}
+
+/// `parse` into `x`, which starts as `Exec::default()`.
+pub fn parse_into<'a>(args: &'a [&'a [u8]], x: &mut Exec<'a>) -> Result<()> {
     let mut i = 0;
     while let Some(&a) = args.get(i) {
+        let long = a.starts_with(b"--");
         if a.len() < 2 || a[0] != b'-' {
             break;
         }
@@ -69,60 +78,61 @@ pub fn parse<'a>(args: &'a [&'a [u8]]) -> Result<Exec<'a>> {
         }
         // `-u 5`, `-u5`, `--user 5`, `--user=5`.
         let (opt, inline) = match a.iter().position(|&c| c == b'=') {
-            Some(e) if a[1] == b'-' => (&a[..e], Some(&a[e + 1..])),
-            _ if a[1] == b'-' || a.len() == 2 => (a, None),
-            _ => (&a[..2], Some(&a[2..])),
+            Some(e) if long => (&a[..e], a.get(e + 1..)),
+            _ if long || a.len() == 2 => (a, None),
+            _ => (&a[..2], a.get(2..)),
         };
-        let which = match OPTIONS.iter().position(|o| o.as_bytes() == opt) {
+        let k = match OPTIONS.iter().position(|o| o.as_bytes() == opt) {
             Some(0 | 1) if inline.is_none() => {
-                detach = true;
+                x.detach = true;
                 continue;
             }
-            Some(k) if k > 1 => k / 2,
+            Some(k) if k > 1 => k,
             _ => return Err(Error::msg("exec", a, "unknown option")),
         };
-        let v = match (inline, args.get(i)) {
-            (Some(v), _) => v,
-            (None, Some(&v)) => {
+        let v = match inline {
+            Some(v) => v,
+            None => {
                 i += 1;
-                v
+                match args.get(i - 1) {
+                    Some(v) => v,
+                    None => return Err(Error::msg("exec", a, "needs a value")),
+                }
             }
-            (None, None) => return Err(Error::msg("exec", a, "needs a value")),
         };
-        match which {
+        let bad = match k / 2 {
             1 => match crate::cli::parse_user(v) {
-                Some(u) => user = Some(u),
-                None => return Err(Error::msg("-u", v, "expected UID[:GID]")),
+                Some(u) => {
+                    x.user = Some(u);
+                    continue;
+                }
+                None => "expected UID[:GID]",
             },
-            2 if !v.contains(&b'=') || v.first() == Some(&b'=') => {
-                return Err(Error::msg("-e", v, "expected KEY=VALUE"))
+            2 if !v.contains(&b'=') || v.first() == Some(&b'=') => "expected KEY=VALUE",
+            2 => {
+                x.env.push(v);
+                continue;
             }
-            2 => env.push(v),
-            3 if v.first() != Some(&b'/') => {
-                return Err(Error::msg("-w", v, "must be an absolute path"))
+            3 if v.first() != Some(&b'/') => "must be an absolute path",
+            3 => {
+                x.workdir = Some(v);
+                continue;
             }
-            3 => workdir = Some(v),
-            _ => root = Some(v),
+            _ => {
+                x.root = v;
+                continue;
+            }
+        };
+        return Err(Error::msg(OPTIONS[k & 6], v, bad));
+    }
+    match args.get(i..) {
+        Some([name, command @ ..]) if !command.is_empty() => {
+            x.name = name;
+            x.command = command;
         }
+        _ => return Err(Error::msg("exec", b"", USAGE)),
     }
-    let Some([name, command @ ..]) = args.get(i..) else {
-        return Err(Error::msg("exec", b"", USAGE));
-    };
-    if command.is_empty() {
-        return Err(Error::msg("exec", b"", USAGE));
-    }
-    Ok(Exec {
-        root: match root {
-            Some(r) => r.to_vec(),
-            None => state::default_root(),
-        },
-        detach,
-        user,
-        env,
-        workdir,
-        name,
-        command,
-    })
+    Ok(())
 }
 
 /// The container's environment with each `-e` replacing its KEY or added.
@@ -140,11 +150,8 @@ pub fn environment(base: &[Vec<u8>], extra: &[&[u8]], home: Option<&[u8]>) -> Ve
 /// `husk exec ...`: the exit status of COMMAND, 125 if husk failed, 126/127
 /// if COMMAND could not be executed.
 pub fn main(args: &[&[u8]]) -> i32 {
-    let r = match parse(args) {
-        Ok(x) => enter(&x),
-        Err(e) => Err(e),
-    };
-    match r {
+    let mut x = Exec::default();
+    match parse_into(args, &mut x).and_then(|_| enter(&x)) {
         Ok(code) => code,
         Err(e) => {
             e.print("husk");
@@ -158,16 +165,21 @@ pub fn main(args: &[&[u8]]) -> i32 {
 /// is still the same process afterwards: a pid cannot come back once its
 /// process is gone.
 fn enter(x: &Exec) -> Result<i32> {
-    let st = StateDir::open(&x.root, x.name)?.read_settled()?;
+    let default;
+    let root = match x.root {
+        b"" => {
+            default = state::default_root();
+            &default
+        }
+        r => r,
+    };
+    let st = StateDir::open(root, x.name)?.read_settled()?;
     check_running(x, &st)?;
     let mut namespaces = Default::default();
-    open_namespaces(st.pid, &mut namespaces)?;
-    let mut p = CBuf::<64>::new();
-    p.s("/proc/").u(st.pid as u64).s("/root");
-    let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-    let root = p.cstr().and_then(|c| fs::openat(Fd::CWD, c, flags, 0)).at("open", p.bytes())?;
+    let root = open_init(st.pid, &mut namespaces)?;
     check_running(x, &st)?;
-    join_container(&st, namespaces)?;
+    join_container(&st, &namespaces)?;
+    drop(namespaces);
     spawn_command(x, &st, root)
 }
 
@@ -179,34 +191,40 @@ fn check_running(x: &Exec, st: &State) -> Result<()> {
 }
 
 /// The namespaces of the init that differ from ours, in KINDS order, each
-/// as an fd.
-fn open_namespaces(pid: i32, fds: &mut [Option<OwnedFd>; 8]) -> Result<()> {
+/// as an fd; returns its root.
+fn open_init(pid: i32, fds: &mut [Option<OwnedFd>; 8]) -> Result<OwnedFd> {
+    let mut p = CBuf::<64>::new();
     for i in 0..8 {
-        let kind = KINDS[i].0;
-        let mut p = CBuf::<64>::new();
-        p.s("/proc/").u(pid as u64).s("/ns/").s(kind);
-        let fd = match p.cstr().and_then(|c| fs::openat(Fd::CWD, c, O_RDONLY | O_CLOEXEC, 0)) {
-            // This kernel has no such namespace type.
-            Err(Errno::ENOENT) => continue,
-            r => r.at("open", p.bytes())?,
-        };
-        let theirs = fs::fstat(fd.fd()).at("stat", p.bytes())?;
         p.clear();
-        p.s("/proc/self/ns/").s(kind);
-        let ours = p.cstr().and_then(|c| fs::fstatat(Fd::CWD, c, 0)).at("stat", p.bytes())?;
-        // setns into our own user namespace is EINVAL; into others, a no-op
-        // that may still need privileges over the host's (rootless).
-        if (theirs.dev, theirs.ino) != (ours.dev, ours.ino) {
-            fds[i] = Some(fd);
-        }
+        p.s("/proc/").u(pid as u64).s("/ns/").s(KINDS[i].0);
+        fds[i] = open_namespace(&mut p, KINDS[i].0).at("open", p.bytes())?;
     }
-    Ok(())
+    p.clear();
+    p.s("/proc/").u(pid as u64).s("/root");
+    let flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+    p.cstr().and_then(|c| fs::openat(Fd::CWD, c, flags, 0)).at("open", p.bytes())
+}
+
+/// The namespace at path `p`, unless it is ours: setns into our own user
+/// namespace is EINVAL; into others, a no-op that may still need
+/// privileges over the host's (rootless).
+fn open_namespace(p: &mut CBuf<64>, kind: &str) -> SysResult<Option<OwnedFd>> {
+    let fd = match fs::openat(Fd::CWD, p.cstr()?, O_RDONLY | O_CLOEXEC, 0) {
+        // This kernel has no such namespace type.
+        Err(Errno::ENOENT) => return Ok(None),
+        r => r?,
+    };
+    let theirs = fs::fstat(fd.fd())?;
+    let mut q = CBuf::<32>::new();
+    q.s("/proc/self/ns/").s(kind);
+    let ours = fs::fstatat(Fd::CWD, q.cstr()?, 0)?;
+    Ok(((theirs.dev, theirs.ino) != (ours.dev, ours.ino)).then_some(fd))
 }
 
 /// The cgroup first (its files are the host's), then non-dumpable, then
 /// the namespaces. KINDS lists user first: entering it gives the
 /// capabilities that entering the namespaces it owns requires.
-fn join_container(st: &State, namespaces: [Option<OwnedFd>; 8]) -> Result<()> {
+fn join_container(st: &State, namespaces: &[Option<OwnedFd>; 8]) -> Result<()> {
     crate::cgroup::join(&st.cgroup_paths, proc::getpid())?;
     proc::prctl(proc::PR_SET_DUMPABLE, 0, 0, 0, 0).ctx("prctl PR_SET_DUMPABLE")?;
     for i in 0..8 {
@@ -237,60 +255,58 @@ const FORWARDED: SigSet = SigSet(
 /// namespace), learn whether its execve worked, then wait for it unless
 /// detached.
 fn spawn_command(x: &Exec, st: &State, root: OwnedFd) -> Result<i32> {
+    // The child's failure comes back as a sync.rs message; end of file (the
+    // close-on-exec write end closed by execve) means it ran.
     let (report_r, report_w) = fs::pipe2(O_CLOEXEC).ctx("pipe")?;
     // Blocked before fork so none is lost; the child unblocks them before
     // execve.
-    let forwarded = FORWARDED;
-    let old_mask = sig::rt_sigprocmask(sig::SIG_BLOCK, forwarded).ctx("sigprocmask")?;
+    let old_mask = sig::rt_sigprocmask(sig::SIG_BLOCK, FORWARDED).ctx("sigprocmask")?;
     let child = proc::fork().ctx("fork")?;
     if child == 0 {
-        drop(report_r);
         let (code, e) = match run_child(x, st, root, old_mask) {
             Ok(failed) => failed,
             Err(e) => (125, e),
         };
-        let mut line = Vec::new();
-        line.c(code as u8);
-        e.render("husk", &mut line);
-        let _ = fs::write_all(report_w.fd(), line.c(b'\n'));
+        sync::send_error(report_w.fd(), code, &e);
         proc::exit(code);
     }
     drop(root);
     drop(report_w);
-    // EOF: the execve succeeded. Otherwise: the child's code and message.
-    let mut buf = [0u8; 600];
-    let n = fs::read_full(report_r.fd(), &mut buf).unwrap_or(0);
-    if let Some([code, line @ ..]) = buf.get(..n) {
-        let _ = fs::write_all(Fd::STDERR, line);
+    if let Msg::Failed(code, line) = sync::recv(report_r.fd())? {
+        husk_sys::fmt::stderr().b(&line).c(b'\n');
         let _ = proc::wait4(child, 0);
-        return Ok(*code as i32);
+        return Ok(code);
     }
     if x.detach {
         // COMMAND runs on; the container's init reaps it when it ends.
         return Ok(0);
     }
-    Ok(wait_forwarding(child, forwarded))
+    forward_signals(child, FORWARDED, true).ctx("wait4")
 }
 
-/// Wait for COMMAND, passing on the signals sent to us by other processes.
-/// A terminal's signals (SI_KERNEL) reach COMMAND directly, as it shares our
-/// process group: forwarding them too would deliver them twice.
-fn wait_forwarding(child: i32, set: SigSet) -> i32 {
+/// Wait for `child` (reaping any other child on the way), passing on to it
+/// each signal of `set` but SIGCHLD; returns its status the way a shell
+/// would (128+N for a signal). With `skip_kernel`, signals from the kernel
+/// (SI_KERNEL: a terminal's) are not passed on: when the child shares our
+/// process group they reach it directly, and forwarding them too would
+/// deliver them twice. `set` must be blocked.
+pub fn forward_signals(child: i32, set: SigSet, skip_kernel: bool) -> SysResult<i32> {
     const SI_KERNEL: i32 = 0x80;
     loop {
-        match proc::wait4(child, proc::WNOHANG) {
+        match proc::wait4(-1, proc::WNOHANG) {
             Ok((pid, status)) if pid == child => match Exit::from_status(status) {
                 Exit::Other => {}
-                e => return e.shell_code(),
+                e => return Ok(e.shell_code()),
             },
+            Ok((pid, _)) if pid > 0 => continue,
+            Err(Errno::EINTR) => continue,
             Ok(_) => {}
-            Err(_) => return 125,
+            Err(e) => return Err(e),
         }
-        match sig::rt_sigtimedwait(set, None) {
-            Ok(info) if info.signo != sig::SIGCHLD && info.code != SI_KERNEL => {
+        if let Ok(info) = sig::rt_sigtimedwait(set, None) {
+            if info.signo != sig::SIGCHLD && !(skip_kernel && info.code == SI_KERNEL) {
                 let _ = proc::kill(child, info.signo);
             }
-            _ => {}
         }
     }
 }
@@ -299,69 +315,49 @@ fn wait_forwarding(child: i32, set: SigSet) -> i32 {
 /// failure, with the exit code.
 fn run_child(x: &Exec, st: &State, root: OwnedFd, mask: SigSet) -> Result<(i32, Error)> {
     take_root(root)?;
-    let found = match &x.user {
-        Some(u) => Some(lookup_user(u)?),
-        None => None,
+    let id: Identity;
+    let (mut uid, mut gid, mut groups, mut home) = (st.uid, st.gid, &st.groups[..], None);
+    let mut caps = CapPlan {
+        bounding: st.cap_bounding,
+        permitted: st.cap_permitted,
+        effective: st.cap_effective,
+        // The kernel takes an ambient capability only if it is
+        // permitted and inheritable.
+        inheritable: st.cap_ambient,
+        ambient: st.cap_ambient,
     };
-    let (uid, gid, groups, home, caps) = match &found {
+    if let Some(u) = &x.user {
+        id = lookup_user(u)?;
         // A non-root `-u` user gets no capabilities and root gets the
         // container's bounding set, as `husk run -u` would give them.
-        Some(id) => (
-            id.uid,
-            id.gid,
-            &id.groups[..],
-            Some(&id.home[..]),
-            caps::plan(st.cap_bounding, 0, id.uid, 63),
-        ),
-        None => (
-            st.uid,
-            st.gid,
-            &st.groups[..],
-            None,
-            CapPlan {
-                bounding: st.cap_bounding,
-                permitted: st.cap_permitted,
-                effective: st.cap_effective,
-                // The kernel takes an ambient capability only if it is
-                // permitted and inheritable.
-                inheritable: st.cap_ambient,
-                ambient: st.cap_ambient,
-            },
-        ),
-    };
+        caps = caps::plan(st.cap_bounding, 0, id.uid, 63);
+        (uid, gid, groups, home) = (id.uid, id.gid, &id.groups, Some(&id.home[..]));
+    }
     let env = environment(&st.env, &x.env, home);
     let mut argv = CStrVec::new();
-    for a in x.command {
-        argv.push(a).at("argv", a)?;
-    }
+    exec::cstrs(&mut argv, x.command, &[], "argv")?;
     let mut envp = CStrVec::new();
-    for e in &env {
-        envp.push(e).at("env", e)?;
-    }
-    let mut rlimits = Vec::new();
-    for &(resource, soft, hard) in &st.rlimits {
-        rlimits.push(Rlimit {
-            resource,
-            soft,
-            hard,
-        });
-    }
+    exec::cstrs(&mut envp, &[], &env, "env")?;
     if x.detach {
         detach_stdio()?;
     }
-    let workdir = match x.workdir {
-        Some(w) => w,
-        None if st.workdir.is_empty() => b"/",
-        None => &st.workdir,
-    };
-    Ok(exec::become_and_exec(&Process {
-        rlimits: &rlimits,
+    // The limits last: a low RLIMIT_NOFILE or RLIMIT_AS would fail the steps
+    // above.
+    for &(resource, soft, hard) in &st.rlimits {
+        proc::setrlimit(resource, soft, hard).at("setrlimit", b"--rlimit")?;
+    }
+    let p = Process {
+        rlimits: &[],
         no_new_privs: st.no_new_privs,
         uid,
         gid,
         groups,
         caps,
-        workdir,
+        workdir: match x.workdir {
+            Some(w) => w,
+            None if st.workdir.is_empty() => b"/",
+            None => &st.workdir,
+        },
         mask,
         sync: None,
         memfd: None,
@@ -369,17 +365,18 @@ fn run_child(x: &Exec, st: &State, root: OwnedFd, mask: SigSet) -> Result<(i32, 
         path: exec::path_of(&env),
         argv: argv.argv(),
         envp: envp.argv(),
-    }))
+    };
+    Ok(exec::become_and_exec(&p))
 }
 
 /// Make the container's root ours: setns(CLONE_NEWNS) moved us to the root
 /// of its mount namespace, which is not the container's root when it was
 /// entered by chroot (initramfs hosts); /proc/PID/root, opened before
-/// setns, is.
+/// setns, is. The cwd is then the new root; the workdir is entered later.
 fn take_root(root: OwnedFd) -> Result<()> {
-    fs::fchdir(root.fd()).ctx("fchdir to the container's root")?;
-    // The cwd is the new root already; the workdir is entered later.
-    fs::chroot(c".").ctx("chroot into the container's root")
+    fs::fchdir(root.fd())
+        .and_then(|_| fs::chroot(c"."))
+        .ctx("chroot into the container's root")
 }
 
 /// `-u` looked up in the container's /etc/passwd and /etc/group (we are

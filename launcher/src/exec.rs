@@ -24,7 +24,7 @@ use husk_sys::mem::{
 };
 use husk_sys::process::{self as proc, execve, execveat, Argv, CStrVec};
 use husk_sys::signal::{rt_sigprocmask, SigSet, SIG_SETMASK};
-use husk_sys::{fd, CBuf, Context, Errno, Error, Fd, OwnedFd};
+use husk_sys::{fd, CBuf, Context, Errno, Error, Fd, OwnedFd, SysResult};
 
 /// Where PID 1's program comes from.
 pub enum InitImage {
@@ -40,54 +40,60 @@ pub enum InitImage {
 /// is meant to be executed, so a `vm.memfd_noexec=1` host does not refuse
 /// it; older kernels reject the flag with EINVAL and need no such promise.
 pub fn load_init(image: &InitImage) -> Result<Option<OwnedFd>, Error> {
+    if let InitImage::None = image {
+        return Ok(None);
+    }
     let flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-    let memfd = match image {
-        InitImage::None => return Ok(None),
-        _ => match mem::memfd_create(c"husk-init", flags | MFD_EXEC) {
-            Err(Errno::EINVAL) => mem::memfd_create(c"husk-init", flags),
-            r => r,
-        },
+    let memfd = match mem::memfd_create(c"husk-init", flags | MFD_EXEC) {
+        Err(Errno::EINVAL) => mem::memfd_create(c"husk-init", flags),
+        r => r,
     }
     .ctx("memfd_create husk-init")?;
-    let mut buf = [0u8; 8192];
-    let r = match image {
-        InitImage::File(f) => loop {
-            match fs::read(f.fd(), &mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    if let Err(e) = fs::write_all(memfd.fd(), buf.get(..n).unwrap_or(&[])) {
-                        break Err(e);
-                    }
+    fill_and_seal(image, memfd.fd()).ctx("copy the init image")?;
+    Ok(Some(memfd))
+}
+
+fn fill_and_seal(image: &InitImage, memfd: Fd) -> SysResult<()> {
+    match image {
+        InitImage::File(f) => {
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = fs::read(f.fd(), &mut buf)?;
+                match buf.get(..n) {
+                    Some(b @ [_, ..]) => fs::write_all(memfd, b)?,
+                    _ => break,
                 }
-                Err(e) => break Err(e),
             }
-        },
+        }
         // The built-in image is stored LZ-compressed (lz.rs); it is expanded
         // here, in the container process, so the waiting host never holds it.
-        InitImage::Builtin(lz) => match crate::lz::decompress(lz) {
-            Some(bytes) => fs::write_all(memfd.fd(), &bytes),
-            None => Err(Errno::EINVAL),
-        },
-        InitImage::None => Ok(()),
-    };
-    r.ctx("copy the init image")?;
+        InitImage::Builtin(lz) => {
+            fs::write_all(memfd, &crate::lz::decompress(lz).ok_or(Errno::EINVAL)?)?
+        }
+        InitImage::None => {}
+    }
     // F_SEAL_SEAL last: nobody, not even us, can undo the others.
-    let seals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
-    fd::fcntl_add_seals(memfd.fd(), seals).ctx("seal the init memfd")?;
-    Ok(Some(memfd))
+    fd::fcntl_add_seals(memfd, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 }
 
 /// The argv of PID 1: `husk-init -- COMMAND ARG...`, or COMMAND alone.
 pub fn argv(command: &[Vec<u8>], with_init: bool) -> Result<CStrVec, Error> {
-    let mut v = CStrVec::new();
     let init: &[&[u8]] = if with_init { &[b"husk-init", b"--"] } else { &[] };
-    for a in init {
-        v.push(a).at("argv", a)?;
-    }
-    for a in command {
-        v.push(a).at("argv", a)?;
-    }
+    let mut v = CStrVec::new();
+    cstrs(&mut v, init, command, "argv")?;
     Ok(v)
+}
+
+/// Append `first`, then `rest` to an execve string array; `what` names it
+/// in errors (a NUL byte inside a string).
+pub fn cstrs(v: &mut CStrVec, first: &[&[u8]], rest: &[Vec<u8>], what: &'static str) -> Result<(), Error> {
+    for a in first {
+        v.push(a).at(what, a)?;
+    }
+    for a in rest {
+        v.push(a).at(what, a)?;
+    }
+    Ok(())
 }
 
 /// `KEY=VALUE` from its two halves (`k` ends with `=`).
@@ -106,16 +112,11 @@ pub fn environment(
     extra: &[Vec<u8>],
 ) -> Vec<Vec<u8>> {
     let mut env = Vec::new();
-    let defaults = [
-        ("PATH=", Some(DEFAULT_PATH)),
-        ("HOSTNAME=", Some(hostname)),
-        ("HOME=", Some(home)),
-        ("TERM=", term),
-    ];
-    for (k, v) in defaults {
-        if let Some(v) = v {
-            env.push(pair(k, v));
-        }
+    env.push(pair("PATH=", DEFAULT_PATH));
+    env.push(pair("HOSTNAME=", hostname));
+    env.push(pair("HOME=", home));
+    if let Some(t) = term {
+        env.push(pair("TERM=", t));
     }
     for kv in extra {
         set_env(&mut env, kv);
@@ -190,13 +191,9 @@ pub fn become_and_exec(p: &Process) -> (i32, Error) {
     }
     let cmd = p.command;
     let slash = cmd.contains(&b'/');
-    let mut rest = p.path;
     let mut err = Errno::ENOENT;
-    loop {
-        let (dir, next) = match rest.iter().position(|&c| c == b':') {
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-            None => (rest, None),
-        };
+    // Split yields at least one (empty) directory: one try for a path.
+    for dir in p.path.split(|&c| c == b':') {
         let mut c = CBuf::<4096>::new();
         if !slash {
             c.b(if dir.is_empty() { b"." } else { dir }).c(b'/');
@@ -213,10 +210,6 @@ pub fn become_and_exec(p: &Process) -> (i32, Error) {
         // As execvp: remember a file found but not runnable, keep looking.
         if err == Errno::ENOENT && e != Errno::ENOENT && e != Errno::ENOTDIR {
             err = e;
-        }
-        match next {
-            Some(n) => rest = n,
-            None => break,
         }
     }
     let code = if err == Errno::ENOENT { 127 } else { 126 };
@@ -240,8 +233,9 @@ fn become_process(p: &Process) -> Result<(), Error> {
     // close-on-exec; a fd naming a host directory would let it escape its
     // root (CVE-2024-21626). The memfd still runs: execveat opens it before
     // the close-on-exec pass.
-    close_range(3, u32::MAX, CLOSE_RANGE_CLOEXEC).ctx("close_range")?;
-    rt_sigprocmask(SIG_SETMASK, p.mask).ctx("restore the signal mask")?;
+    close_range(3, u32::MAX, CLOSE_RANGE_CLOEXEC)
+        .and_then(|_| rt_sigprocmask(SIG_SETMASK, p.mask))
+        .ctx("close_range and restore the signal mask")?;
     if let Some(s) = p.sync {
         sync::send(s, &Msg::Exec)?;
     }
@@ -254,16 +248,7 @@ fn become_process(p: &Process) -> Result<(), Error> {
 /// for which set gets what.
 fn switch_user_and_capabilities(p: &Process) -> Result<(), Error> {
     let c = &p.caps;
-    for cap in 0..64 {
-        if c.bounding & (1 << cap) == 0 {
-            match bounding_drop(cap) {
-                // Past the kernel's last capability.
-                Err(Errno::EINVAL) => break,
-                r => r.ctx("drop from the bounding set")?,
-            }
-        }
-    }
-    proc::prctl(proc::PR_SET_KEEPCAPS, 1, 0, 0, 0).ctx("prctl PR_SET_KEEPCAPS")?;
+    limit_bounding(c.bounding).ctx("drop from the bounding set")?;
     match proc::setgroups(p.groups) {
         // After "setgroups deny" (rootless) the kernel refuses setgroups for
         // good; the process keeps the empty list it was born with.
@@ -272,16 +257,32 @@ fn switch_user_and_capabilities(p: &Process) -> Result<(), Error> {
     }
     proc::setresgid(p.gid, p.gid, p.gid).map_err(|e| unmapped("setgid", p.gid, e))?;
     proc::setresuid(p.uid, p.uid, p.uid).map_err(|e| unmapped("setuid", p.uid, e))?;
-    let sets = CapSets {
+    set_capabilities(c).ctx("set capabilities")
+}
+
+fn limit_bounding(bounding: u64) -> SysResult<()> {
+    for cap in 0..64 {
+        if bounding & (1 << cap) == 0 {
+            match bounding_drop(cap) {
+                // Past the kernel's last capability.
+                Err(Errno::EINVAL) => break,
+                r => r?,
+            }
+        }
+    }
+    proc::prctl(proc::PR_SET_KEEPCAPS, 1, 0, 0, 0).map(drop)
+}
+
+fn set_capabilities(c: &CapPlan) -> SysResult<()> {
+    capset(CapSets {
         effective: c.effective,
         permitted: c.permitted,
         inheritable: c.inheritable,
-    };
-    capset(sets).ctx("capset")?;
-    ambient_clear_all().ctx("clear the ambient set")?;
+    })?;
+    ambient_clear_all()?;
     for cap in 0..64 {
         if c.ambient & (1 << cap) != 0 {
-            ambient_raise(cap).ctx("raise ambient capability")?;
+            ambient_raise(cap)?;
         }
     }
     Ok(())

@@ -30,8 +30,7 @@ use husk_sys::{rt, CBuf, Context, Errno, Error, Fd, OwnedFd};
 /// gets its own copy with the fork.
 pub struct Launch<'a> {
     pub c: &'a Container,
-    pub name: String,
-    pub hostname: Vec<u8>,
+    pub hostname: &'a [u8],
     /// `<state root>/<name>`, absolute.
     pub state_dir: Vec<u8>,
     /// The layers as absolute paths, top first.
@@ -43,7 +42,7 @@ pub struct Launch<'a> {
     pub envp: CStrVec,
     pub init: InitImage,
     /// (CLONE_NEW* kind, fd, path) of each `--join`.
-    pub joins: Vec<(i32, OwnedFd, Vec<u8>)>,
+    pub joins: Vec<(i32, OwnedFd, &'a [u8])>,
     pub userns: bool,
     pub uid_maps: Vec<IdMap>,
     pub gid_maps: Vec<IdMap>,
@@ -53,12 +52,15 @@ pub struct Launch<'a> {
     pub pid_fork: bool,
     /// The signal mask to restore before execve.
     pub old_mask: SigSet,
+    /// The state as known before the clone (all but the init's pid); its
+    /// name, layers and environment are the ones used here, not copies.
+    pub st: State,
 }
 
 /// A failure to report: exit code and the rendered line.
-pub struct Fail {
-    pub code: i32,
-    pub line: Vec<u8>,
+struct Fail {
+    code: i32,
+    line: Vec<u8>,
 }
 
 impl From<Error> for Fail {
@@ -69,28 +71,21 @@ impl From<Error> for Fail {
     }
 }
 
-impl Fail {
-    pub fn print(&self) {
-        let mut w = husk_sys::fmt::stderr();
-        w.b(&self.line).c(b'\n');
-    }
-}
-
 /// What was created and must go when the container is gone.
 #[derive(Default)]
-pub struct Leftovers {
-    pub child: Option<i32>,
-    pub cgroup: Option<Cgroup>,
-    pub state: Option<StateDir>,
+struct Leftovers {
+    child: Option<i32>,
+    cgroup: Option<Cgroup>,
+    state: Option<StateDir>,
     /// The state directory's lock, held from its creation until the state
     /// says Running: an `rm -f` racing the start waits for it.
-    pub lock: Option<state::Lock>,
+    lock: Option<state::Lock>,
 }
 
 impl Leftovers {
     /// Kill and reap a container that is still there, then remove its
     /// cgroup (it must be empty first) and its state directory.
-    pub fn remove(&mut self) {
+    fn remove(&mut self) {
         if let Some(pid) = self.child.take() {
             let _ = process::kill(pid, SIGKILL);
             let _ = husk_sys::errno::retry(|| process::wait4(pid, 0));
@@ -109,54 +104,90 @@ impl Leftovers {
     }
 }
 
-/// A container that is running.
-pub struct Started {
-    pub pid: i32,
-    pub name: String,
-}
-
 /// `husk run` in the foreground: the whole host stage. Returns the exit
 /// status: the container's, or 125/126/127 after printing why.
 pub fn run(mut c: Container, builtin: &'static [u8]) -> i32 {
     let _ = process::set_name(c"husk:host");
-    let mut left = Leftovers::default();
     // A foreground container's state lasts as long as the container.
     c.auto_remove = true;
-    let r = start(&mut c, builtin, &mut left).and_then(|s| wait_foreground(&s, &mut left));
+    supervise(&mut c, builtin, None)
+}
+
+/// Start the container, wait for it and clean up. With `report` (the
+/// monitor of `run -d`), the start's outcome goes there (0 and the name, or
+/// the exit code and the error line) instead of to stdout and stderr.
+fn supervise(c: &mut Container, builtin: &'static [u8], mut report: Option<OwnedFd>) -> i32 {
+    let mut left = Leftovers::default();
+    let r = start(c, builtin, &mut left).and_then(|pid| {
+        if let Some(fd) = report.take() {
+            report_to(&fd, 0, c.name.as_deref().unwrap_or("").as_bytes());
+        }
+        wait_foreground(pid, &mut left)
+    });
+    // Clean up first: once the caller of `run -d` has exited, nothing is left.
     finish(r.as_ref().ok().copied(), &mut left);
     match r {
         Ok(code) => code,
         Err(f) => {
-            f.print();
+            match &report {
+                Some(fd) => report_to(fd, f.code as u8, &f.line),
+                None => {
+                    husk_sys::fmt::stderr().b(&f.line).c(b'\n');
+                }
+            }
             f.code
         }
     }
 }
 
-/// Check, create, clone, release: returns once the container's init runs.
-pub fn start(
-    c: &mut Container,
-    builtin: &'static [u8],
-    left: &mut Leftovers,
-) -> Result<Started, Fail> {
+/// Check, create, clone, release: returns the init's pid once it runs.
+fn start(c: &mut Container, builtin: &'static [u8], left: &mut Leftovers) -> Result<i32, Fail> {
     let euid = process::geteuid();
     if c.name.is_none() {
         c.name = Some(state::generate_name());
     }
     resolve_image(c)?;
     let c: &Container = c;
-    let mut st = State::default();
-    let mut l = prepare(c, euid, builtin, &mut st)?;
-    let (dir, lock) = StateDir::create(&state_root(c), &st)?;
+    let userns = c.wants_userns(euid);
+    let mut l = Launch {
+        c,
+        hostname: c.hostname().as_bytes(),
+        state_dir: Vec::new(),
+        layers: Vec::new(),
+        id: Identity {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+            home: Vec::new(),
+        },
+        command_path: Vec::new(),
+        argv: CStrVec::new(),
+        envp: CStrVec::new(),
+        init: InitImage::None,
+        joins: Vec::new(),
+        userns,
+        uid_maps: Vec::new(),
+        gid_maps: Vec::new(),
+        deny_setgroups: userns && euid != 0,
+        pid_fork: c.namespaces & CLONE_NEWPID != 0
+            || c.joins.iter().any(|j| j.kind == CLONE_NEWPID),
+        old_mask: SigSet::EMPTY,
+        st: State::default(),
+    };
+    let mut code = 125;
+    if let Err(e) = prepare(&mut l, euid, builtin, &mut code) {
+        return Err(Fail { code, ..e.into() });
+    }
+    let (dir, lock) = StateDir::create(&state_root(c), &l.st)?;
     l.state_dir = dir.path().to_vec();
     left.state = Some(dir);
     left.lock = Some(lock);
-    left.cgroup = create_cgroup(c, &l.name, euid)?;
+    left.cgroup = create_cgroup(c, &l.st.name, euid)?;
     l.old_mask = block_signals()?;
     let (pid, sock) = spawn_container(&l, left)?;
-    wait_for_exec(pid, sock, left)?;
-    record_running(&mut st, pid, left)?;
-    Ok(Started { pid, name: l.name })
+    wait_for_exec(pid, sock, left, l.st.name.as_bytes())?;
+    record_running(&mut l.st, pid, left)?;
+    Ok(pid)
 }
 
 /// `--image`: the image's layers become the lower layers, and its config
@@ -206,146 +237,117 @@ fn strings(v: Vec<String>) -> Vec<Vec<u8>> {
     out
 }
 
-/// Every check that needs the filesystem, before anything is created; and
-/// the state as known before the clone (all but the init's pid).
-fn prepare<'a>(
-    c: &'a Container,
-    euid: u32,
-    builtin: &'static [u8],
-    st: &mut State,
-) -> Result<Launch<'a>, Fail> {
-    let name = c.name.clone().unwrap_or_default();
-    let layers = absolute_layers(c)?;
+/// Every check that needs the filesystem, before anything is created,
+/// filling `l` and its state as it goes. A failure exits with 125, or with
+/// `code` when COMMAND is missing (127) or not executable (126).
+fn prepare(l: &mut Launch, euid: u32, builtin: &'static [u8], code: &mut i32) -> Result<(), Error> {
+    let c = l.c;
+    let st = &mut l.st;
+    st.name = c.name.clone().unwrap_or_default();
+    absolute_layers(c, &mut l.layers, &mut st.rootfs)?;
     if c.is_overlay() {
-        check_overlay(c, &layers, &name, euid)?;
+        check_overlay(c, &l.layers, &st.name, euid)?;
     }
-    let layer_fds = rootfs::open_layers(&layers)?;
+    let layer_fds = rootfs::open_layers(&l.layers)?;
     let passwd = rootfs::read_file(&layer_fds, b"/etc/passwd");
     let group = rootfs::read_file(&layer_fds, b"/etc/group");
-    let id = user::identity(c.user.as_ref(), &passwd, &group)?;
-    let hostname = c.hostname().as_bytes().to_vec();
+    l.id = user::identity(c.user.as_ref(), &passwd, &group)?;
     let term = match process::isatty(Fd::STDIN) {
         true => Some(rt::getenv(b"TERM").unwrap_or(b"xterm")),
         false => None,
     };
-    let env = exec::environment(&hostname, &id.home, term, &c.env);
+    st.env = exec::environment(l.hostname, &l.id.home, term, &c.env);
     let workdir = c.workdir.as_deref().unwrap_or(b"/");
     let cmd = c.command.first().map_or(&b""[..], |c| c);
-    let command_path = rootfs::find_command(&layer_fds, cmd, exec::path_of(&env), workdir)
-        .map_err(|(code, e)| Fail {
-            code,
-            ..Fail::from(e)
+    l.command_path = rootfs::find_command(&layer_fds, cmd, exec::path_of(&st.env), workdir)
+        .map_err(|(c, e)| {
+            *code = c;
+            e
         })?;
-    for dst in c
-        .binds
-        .iter()
-        .map(|b| &b.dst)
-        .chain(c.tmpfs.iter().map(|t| &t.dst))
-    {
-        for l in &layer_fds {
-            if rootfs::escapes(l.fd(), dst) {
-                return Err(Error::msg(
-                    "mount destination",
-                    dst,
-                    "escapes the root through a symlink",
-                )
-                .into());
-            }
-        }
+    for b in &c.binds {
+        refuse_escape(&layer_fds, &b.dst)?;
+    }
+    for t in &c.tmpfs {
+        refuse_escape(&layer_fds, &t.dst)?;
     }
     // Only checked here: a mount in our namespace cannot be the source of a
     // bind in the container's (EINVAL), so the container stage opens them.
     for b in &c.binds {
         open_host(&b.src, O_PATH, "bind source")?;
     }
-    let mut joins = Vec::new();
     for j in &c.joins {
-        joins.push((
-            j.kind,
-            open_host(&j.path, O_RDONLY, "join")?,
-            j.path.clone(),
-        ));
+        l.joins
+            .push((j.kind, open_host(&j.path, O_RDONLY, "join")?, &j.path));
     }
-    let init = match &c.init {
+    l.init = match &c.init {
         Init::None => InitImage::None,
         Init::Path(p) => InitImage::File(open_host(p, O_RDONLY, "init image")?),
         Init::Builtin if builtin.is_empty() => {
             let why = "no husk-init built into this husk: use --init PATH or --no-init";
-            return Err(Error::msg("init", b"", why).into());
+            return Err(Error::msg("init", b"", why));
         }
         Init::Builtin => InitImage::Builtin(builtin),
     };
-    let argv = exec::argv(&c.command, !matches!(init, InitImage::None))?;
-    let mut envp = CStrVec::new();
-    for e in &env {
-        envp.push(e).at("env", e)?;
+    l.argv = exec::argv(&c.command, !matches!(l.init, InitImage::None))?;
+    for e in &st.env {
+        l.envp.push(e).at("env", e)?;
     }
-    let userns = c.wants_userns(euid);
-    let (mut uid_maps, mut gid_maps) = (Vec::new(), Vec::new());
-    if userns {
-        uid_maps = idmap::maps_or_default(&c.uid_maps, euid);
-        gid_maps = idmap::maps_or_default(&c.gid_maps, process::getgid());
+    if l.userns {
+        l.uid_maps = idmap::maps_or_default(&c.uid_maps, euid);
+        l.gid_maps = idmap::maps_or_default(&c.gid_maps, process::getgid());
     }
-    let pid_joined = c.joins.iter().any(|j| j.kind == CLONE_NEWPID);
-    let plan = crate::caps::plan(c.caps.set, c.caps.added, id.uid, husk_sys::caps::last_cap());
-    *st = State {
-        name: name.clone(),
-        monitor_pid: process::getpid(),
-        created: state::now(),
-        rootfs: layers.join(&b':'),
-        command: c.command.clone(),
-        cap_bounding: plan.bounding,
-        cap_effective: plan.effective,
-        cap_permitted: plan.permitted,
-        cap_ambient: plan.ambient,
-        no_new_privs: c.no_new_privs,
-        uid: id.uid,
-        gid: id.gid,
-        groups: id.groups.clone(),
-        env,
-        workdir: workdir.to_vec(),
-        auto_remove: c.auto_remove,
-        ..State::default()
-    };
+    let plan = crate::caps::plan(c.caps.set, c.caps.added, l.id.uid, husk_sys::caps::last_cap());
+    st.monitor_pid = process::getpid();
+    st.created = state::now();
+    st.command = c.command.clone();
+    st.cap_bounding = plan.bounding;
+    st.cap_effective = plan.effective;
+    st.cap_permitted = plan.permitted;
+    st.cap_ambient = plan.ambient;
+    st.no_new_privs = c.no_new_privs;
+    st.uid = l.id.uid;
+    st.gid = l.id.gid;
+    st.groups = l.id.groups.clone();
+    st.workdir = workdir.to_vec();
+    st.auto_remove = c.auto_remove;
     for r in &c.rlimits {
         st.rlimits.push((r.resource, r.soft, r.hard));
     }
-    Ok(Launch {
-        c,
-        name,
-        hostname,
-        state_dir: Vec::new(),
-        layers,
-        id,
-        command_path,
-        argv,
-        envp,
-        init,
-        joins,
-        userns,
-        uid_maps,
-        gid_maps,
-        deny_setgroups: userns && euid != 0,
-        pid_fork: c.namespaces & CLONE_NEWPID != 0 || pid_joined,
-        old_mask: SigSet::EMPTY,
-    })
+    Ok(())
+}
+
+/// A mount destination must not climb out of any layer through a symlink.
+fn refuse_escape(layers: &[OwnedFd], dst: &[u8]) -> Result<(), Error> {
+    for l in layers {
+        if rootfs::escapes(l.fd(), dst) {
+            return Err(Error::msg(
+                "mount destination",
+                dst,
+                "escapes the root through a symlink",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Layers relative to the cwd become absolute: they end up in overlay's
-/// options and in error messages.
-fn absolute_layers(c: &Container) -> Result<Vec<Vec<u8>>, Error> {
+/// options and in error messages. `joined` gets them `:`-separated.
+fn absolute_layers(c: &Container, out: &mut Vec<Vec<u8>>, joined: &mut Vec<u8>) -> Result<(), Error> {
     let mut buf = [0u8; 4096];
     let cwd = fs::getcwd(&mut buf).ctx("getcwd")?;
-    let mut out = Vec::with_capacity(c.layers.len());
     for l in &c.layers {
         let mut a = Vec::new();
         if l.first() != Some(&b'/') {
             a.b(cwd).c(b'/');
         }
         a.b(l);
+        if !out.is_empty() {
+            joined.c(b':');
+        }
+        joined.b(&a);
         out.push(a);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// overlayfs stacks at most 500 lower layers (OVL_MAX_STACK), and mount(2)
@@ -368,21 +370,14 @@ fn check_overlay(c: &Container, layers: &[Vec<u8>], name: &str, euid: u32) -> Re
     mounts::overlay_options(&plan, &mut o);
     let mut n = Vec::new();
     n.u(layers.len() as u64).s(" layers");
-    if layers.len() > 500 {
-        return Err(Error::msg(
-            "overlay",
-            &n,
-            "overlayfs stacks at most 500 lower layers",
-        ));
-    }
-    if o.cstr().is_err() {
-        return Err(Error::msg(
-            "overlay",
-            &n,
-            "their paths do not fit in mount(2)'s 4096-byte options",
-        ));
-    }
-    Ok(())
+    let why = if layers.len() > 500 {
+        "overlayfs stacks at most 500 lower layers"
+    } else if o.cstr().is_err() {
+        "their paths do not fit in mount(2)'s 4096-byte options"
+    } else {
+        return Ok(());
+    };
+    Err(Error::msg("overlay", &n, why))
 }
 
 pub fn open_host(p: &[u8], flags: i32, what: &'static str) -> Result<OwnedFd, Error> {
@@ -446,19 +441,22 @@ fn spawn_container(l: &Launch, left: &mut Leftovers) -> Result<(i32, OwnedFd), F
     }
     let cg = left.cgroup.as_ref();
     let mut placed = false;
-    let pid = match cg.and_then(|g| g.clone_into_fd()) {
-        Some(cgfd) => match process::clone3(flags, SIGCHLD as u64, Some(cgfd)) {
+    let mut pid = None;
+    if let Some(cgfd) = cg.and_then(|g| g.clone_into_fd()) {
+        match process::clone3(flags, SIGCHLD as u64, Some(cgfd)) {
             Err(Errno::ENOSYS) => {
                 let mut e = Error::sys("clone3", b"", Errno::ENOSYS);
                 e.detail = "falling back to clone and cgroup.procs";
                 e.print("husk: warning");
-                process::clone(flags | SIGCHLD as u64).ctx("clone")?
             }
             r => {
                 placed = true;
-                r.ctx("clone3")?.0
+                pid = Some(r.ctx("clone3")?.0);
             }
-        },
+        }
+    }
+    let pid = match pid {
+        Some(p) => p,
         None => process::clone(flags | SIGCHLD as u64).ctx("clone")?,
     };
     if pid == 0 {
@@ -515,7 +513,7 @@ fn unexpected(m: Msg) -> Fail {
 /// `X` then end of file: execve succeeded (the socket was close-on-exec).
 /// End of file without `X`: the container stage died, e.g. killed by a
 /// memory limit too small to start it.
-fn wait_for_exec(pid: i32, sock: OwnedFd, left: &mut Leftovers) -> Result<(), Fail> {
+fn wait_for_exec(pid: i32, sock: OwnedFd, left: &mut Leftovers, name: &[u8]) -> Result<(), Fail> {
     let mut announced = false;
     loop {
         match sync::recv(sock.fd())? {
@@ -529,7 +527,7 @@ fn wait_for_exec(pid: i32, sock: OwnedFd, left: &mut Leftovers) -> Result<(), Fa
                     _ => "the container stage died before it could start",
                 };
                 return Err(
-                    Error::msg("start container", left_name(left).as_slice(), detail).into(),
+                    Error::msg("start container", name, detail).into(),
                 );
             }
             m => return Err(unexpected(m)),
@@ -537,19 +535,15 @@ fn wait_for_exec(pid: i32, sock: OwnedFd, left: &mut Leftovers) -> Result<(), Fa
     }
 }
 
-fn left_name(left: &Leftovers) -> Vec<u8> {
-    left.state.as_ref().map_or(&b""[..], |d| d.name()).to_vec()
-}
-
 /// Forward every signal we get to the container's init until it exits;
 /// return its status the way a shell would (128+N for a signal).
-pub fn wait_foreground(s: &Started, left: &mut Leftovers) -> Result<i32, Fail> {
+fn wait_foreground(pid: i32, left: &mut Leftovers) -> Result<i32, Fail> {
     let sfd = signal::signalfd4(forwarded(), signal::SFD_CLOEXEC).ctx("signalfd")?;
     loop {
         // A SIGCHLD may have arrived before the signalfd existed: poll first.
         loop {
             match process::wait4(-1, process::WNOHANG) {
-                Ok((p, status)) if p == s.pid => {
+                Ok((p, status)) if p == pid => {
                     let e = Exit::from_status(status);
                     if e != Exit::Other {
                         left.child = None;
@@ -564,7 +558,7 @@ pub fn wait_foreground(s: &Started, left: &mut Leftovers) -> Result<i32, Fail> {
         }
         let si = signal::read_signalfd(sfd.fd()).ctx("read signalfd")?;
         if si.signo != SIGCHLD {
-            let _ = process::kill(s.pid, si.signo);
+            let _ = process::kill(pid, si.signo);
         }
     }
 }
@@ -618,7 +612,7 @@ pub fn run_detached(mut c: Container, builtin: &'static [u8]) -> i32 {
     drop(w);
     let mut buf = [0u8; 700];
     let n = fs::read_full(r.fd(), &mut buf).unwrap_or(0);
-    match buf[..n].split_first() {
+    match buf.get(..n).unwrap_or_default().split_first() {
         Some((0, name)) => {
             husk_sys::fmt::stdout().b(name).c(b'\n');
             0
@@ -653,27 +647,11 @@ fn monitor(c: &mut Container, builtin: &'static [u8], report: OwnedFd) -> i32 {
             let _ = husk_sys::fd::dup2(null.fd(), n);
         }
     }
-    let mut left = Leftovers::default();
-    match start(c, builtin, &mut left) {
-        Ok(s) => {
-            report_to(&report, 0, s.name.as_bytes());
-            drop(report);
-            let r = wait_foreground(&s, &mut left);
-            finish(r.ok(), &mut left);
-            0
-        }
-        Err(f) => {
-            // Clean up first: once the caller has exited, nothing is left.
-            finish(None, &mut left);
-            report_to(&report, f.code as u8, &f.line);
-            f.code
-        }
-    }
+    supervise(c, builtin, Some(report))
 }
 
 fn report_to(fd: &OwnedFd, code: u8, text: &[u8]) {
-    let mut m = Vec::with_capacity(text.len() + 1);
-    m.push(code);
-    m.extend_from_slice(text);
+    let mut m = Vec::new();
+    m.c(code).b(text);
     let _ = fs::write_all(fd.fd(), &m);
 }

@@ -145,10 +145,13 @@ fn parse<'a>(cmd: &'static str, args: &'a [&'a [u8]], allowed: u8) -> Result<Cmd
 
 /// The exit code of a command: its own, or (printed) husk's failure.
 fn done(r: Result<i32>) -> i32 {
-    r.unwrap_or_else(|e| {
-        e.print("husk");
-        FAILED
-    })
+    r.unwrap_or_else(fail)
+}
+
+#[cold]
+fn fail(e: Error) -> i32 {
+    e.print("husk");
+    FAILED
 }
 
 fn usage(text: &'static str) -> Error {
@@ -156,8 +159,6 @@ fn usage(text: &'static str) -> Error {
 }
 
 // ---- ps and state -----------------------------------------------------------
-
-type Row = (Vec<u8>, Result<(Seen, State)>);
 
 /// `husk ps [-a] [--json]`: running containers (all with `-a`), as a table
 /// or as a JSON array of the objects `husk state` prints.
@@ -170,101 +171,114 @@ fn list(args: &[&[u8]]) -> Result<i32> {
     if !c.operands.is_empty() {
         return Err(usage("usage: husk ps [-a] [--json]"));
     }
-    let all = c.flags & ALL != 0;
-    let mut rows: Vec<Row> = Vec::new();
-    for name in state::list(&c.root)? {
-        let row = StateDir::open(&c.root, &name).and_then(|d| {
-            let st = d.read()?;
-            Ok((seen(&d, &st), st))
-        });
-        let shown = match &row {
-            // Removed since the listing: not a container any more.
-            Err(e) if state::is_gone(e) => false,
-            Ok((s, _)) => all || *s == Seen::Running,
-            Err(_) => all,
-        };
-        if shown {
-            rows.push((name, row));
-        }
-    }
+    let (all, json) = (c.flags & ALL != 0, c.flags & JSON != 0);
     let mut out = Vec::new();
-    if c.flags & JSON != 0 {
-        for (i, (name, row)) in rows.iter().enumerate() {
-            out.push(if i > 0 { b',' } else { b'[' });
-            match row {
-                Ok((s, st)) => state_json(&mut out, *s, st),
-                Err(e) => {
-                    let mut why = Vec::new();
-                    e.render("husk", &mut why);
-                    out.s("{\"name\":");
-                    json_str(&mut out, name);
-                    out.s(",\"status\":\"corrupt\",\"error\":");
-                    json_str(&mut out, &why);
-                    out.push(b'}');
-                }
+    let mut cells = HEADER.as_bytes().to_vec();
+    let now = state::now();
+    for name in state::list(&c.root)? {
+        let mut st = State::default();
+        let row = StateDir::open(&c.root, &name).and_then(|d| {
+            d.read_into(&mut st)?;
+            Ok(seen(&d, &st))
+        });
+        match &row {
+            // Removed since the listing: not a container any more.
+            Err(e) if state::is_gone(e) => continue,
+            Ok(s) if !all && *s != Seen::Running => continue,
+            Err(_) if !all => continue,
+            _ => {}
+        }
+        if !json {
+            row_cells(&mut cells, &name, row.as_ref().ok().map(|s| (*s, &st)), now);
+            continue;
+        }
+        out.push(if out.is_empty() { b'[' } else { b',' });
+        match row {
+            Ok(s) => state_json(&mut out, s, &st),
+            Err(e) => {
+                let mut why = Vec::new();
+                e.render("husk", &mut why);
+                out.s("{\"name\":");
+                json_str(&mut out, &name);
+                out.s(",\"status\":\"corrupt\",\"error\":");
+                json_str(&mut out, &why);
+                out.push(b'}');
             }
         }
-        if rows.is_empty() {
+    }
+    if !json {
+        pad(&mut out, &cells);
+    } else {
+        if out.is_empty() {
             out.push(b'[');
         }
         out.s("]\n");
-    } else {
-        table(&mut out, &rows, state::now());
     }
     stdout().b(&out);
     Ok(0)
 }
 
+/// The ps table's first row. Cells are kept in one buffer, each ended by
+/// a NUL (no cell holds one: names are checked, commands sanitized).
+const HEADER: &str = "NAME\0PID\0STATUS\0CREATED\0COMMAND\0";
+
 /// The ps table: NAME PID STATUS CREATED COMMAND, columns padded to fit.
+#[cfg(test)]
 fn table(out: &mut Vec<u8>, rows: &[Row], now: u64) {
-    let mut cells: Vec<Vec<u8>> = Vec::new();
-    for h in ["NAME", "PID", "STATUS", "CREATED", "COMMAND"] {
-        cells.push(h.as_bytes().to_vec());
-    }
+    let mut cells = HEADER.as_bytes().to_vec();
     for (name, row) in rows {
-        cells.push(name.clone());
-        let mut c: [Vec<u8>; 4] = Default::default();
-        match row {
-            Ok((s, st)) => {
-                match s {
-                    Seen::Running | Seen::Created if st.pid > 0 => c[0].u(st.pid as u64),
-                    _ => c[0].s("-"),
-                };
-                match s {
-                    Seen::Exited(code) => c[1].s("exited (").i(*code as i64).s(")"),
-                    s => c[1].s(seen_word(*s)),
-                };
-                let secs = now.saturating_sub(st.created);
-                let (n, unit) = match secs {
-                    0..=59 => (secs, "s ago"),
-                    60..=3599 => (secs / 60, "m ago"),
-                    3600..=86399 => (secs / 3600, "h ago"),
-                    _ => (secs / 86400, "d ago"),
-                };
-                c[2].u(n).s(unit);
-                for (i, a) in st.command.iter().enumerate() {
-                    if i > 0 {
-                        c[3].push(b' ');
-                    }
-                    // One line per container, whatever the arguments hold.
-                    for &b in a {
-                        c[3].push(if b < b' ' || b == 0x7f { b'?' } else { b });
-                    }
-                }
-            }
-            Err(_) => {
-                c[0].s("-");
-                c[1].s("corrupt");
-                c[2].s("-");
-            }
-        }
-        cells.extend(c);
+        row_cells(&mut cells, name, row.as_ref().ok().map(|(s, st)| (*s, st)), now);
     }
+    pad(out, &cells);
+}
+
+#[cfg(test)]
+type Row = (Vec<u8>, Result<(Seen, State)>);
+
+/// Append the five cells of one container (`None`: its state is corrupt).
+fn row_cells(c: &mut Vec<u8>, name: &[u8], row: Option<(Seen, &State)>, now: u64) {
+    c.b(name).c(0);
+    let Some((s, st)) = row else {
+        c.s("-\0corrupt\0-\0\0");
+        return;
+    };
+    match s {
+        Seen::Running | Seen::Created if st.pid > 0 => c.u(st.pid as u64),
+        _ => c.s("-"),
+    };
+    c.c(0);
+    match s {
+        Seen::Exited(code) => c.s("exited (").i(code as i64).s(")"),
+        s => c.s(seen_word(s)),
+    };
+    let secs = now.saturating_sub(st.created);
+    let (n, unit) = match secs {
+        0..=59 => (secs, "s ago"),
+        60..=3599 => (secs / 60, "m ago"),
+        3600..=86399 => (secs / 3600, "h ago"),
+        _ => (secs / 86400, "d ago"),
+    };
+    c.c(0).u(n).s(unit).c(0);
+    for (i, a) in st.command.iter().enumerate() {
+        if i > 0 {
+            c.push(b' ');
+        }
+        // One line per container, whatever the arguments hold.
+        for &b in a {
+            c.push(if b < b' ' || b == 0x7f { b'?' } else { b });
+        }
+    }
+    c.push(0);
+}
+
+/// Write `cells` five to a line, every column padded to its widest cell.
+fn pad(out: &mut Vec<u8>, cells: &[u8]) {
+    let cells = cells.strip_suffix(&[0]).unwrap_or(cells);
     let mut width = [0usize; 5];
-    for (i, cell) in cells.iter().enumerate() {
+    for (i, cell) in cells.split(|&b| b == 0).enumerate() {
         width[i % 5] = width[i % 5].max(cell.len() + 3);
     }
-    for (i, cell) in cells.iter().enumerate() {
+    for (i, cell) in cells.split(|&b| b == 0).enumerate() {
         out.b(cell);
         if i % 5 == 4 {
             out.push(b'\n');
@@ -275,7 +289,6 @@ fn table(out: &mut Vec<u8>, rows: &[Row], now: u64) {
         }
     }
 }
-
 /// Append `s` as a JSON string. Strings are bytes: valid UTF-8 is written
 /// as is, any other byte as `\u00XX`, so no path makes the output invalid.
 pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
@@ -343,17 +356,18 @@ fn state_json(out: &mut Vec<u8>, s: Seen, st: &State) {
 /// `husk state NAME`: one JSON object (name, pid, status, exit_code, rootfs,
 /// cgroup, created, command).
 pub fn state(args: &[&[u8]]) -> i32 {
-    done(
-        one(args, "state", "usage: husk state NAME").and_then(|(root, name)| {
-            let dir = StateDir::open(&root, name)?;
-            let st = dir.read()?;
-            let mut out = Vec::new();
-            state_json(&mut out, seen(&dir, &st), &st);
-            out.push(b'\n');
-            stdout().b(&out);
-            Ok(0)
-        }),
-    )
+    let run = || -> Result<i32> {
+        let (root, name) = one(args, "state", "usage: husk state NAME")?;
+        let dir = StateDir::open(&root, name)?;
+        let mut st = State::default();
+        dir.read_into(&mut st)?;
+        let mut out = Vec::new();
+        state_json(&mut out, seen(&dir, &st), &st);
+        out.push(b'\n');
+        stdout().b(&out);
+        Ok(0)
+    };
+    done(run())
 }
 
 /// The root and the one NAME of `husk state` and `husk wait`.
@@ -385,26 +399,14 @@ fn open_init(name: &[u8], st: &State) -> Result<Option<OwnedFd>> {
     }
 }
 
+fn signal(fd: &OwnedFd, sig: i32, name: &[u8]) -> Result<()> {
+    pidfd_send_signal(fd.fd(), sig).at("kill", name)
+}
+
 /// `husk kill NAME [SIGNAL]`: signal the container's init (default TERM),
 /// which forwards it to the container's processes.
 pub fn kill(args: &[&[u8]]) -> i32 {
-    let run = || -> Result<i32> {
-        let c = parse("kill", args, 0)?;
-        let (name, sig) = match c.operands {
-            [n] => (*n, Some(SIGTERM)),
-            [n, s] => (*n, parse_signal(s)),
-            _ => return Err(usage("usage: husk kill NAME [SIGNAL]")),
-        };
-        let Some(sig) = sig else {
-            return Err(Error::msg("signal", c.operands[1], "invalid signal"));
-        };
-        let st = StateDir::open(&c.root, name)?.read_settled()?;
-        match open_init(name, &st)? {
-            Some(fd) => pidfd_send_signal(fd.fd(), sig).at("kill", name).map(|_| 0),
-            None => Err(Error::msg("kill", name, "container is not running")),
-        }
-    };
-    done(run())
+    each(args, "kill", 0, "usage: husk kill NAME [SIGNAL]")
 }
 
 /// `husk stop [-t SECONDS] NAME...`: TERM, up to SECONDS (default 10) for
@@ -421,54 +423,112 @@ pub fn rm(args: &[&[u8]]) -> i32 {
     each(args, "rm", FORCE, "usage: husk rm [-f] NAME...")
 }
 
-/// `stop` or `rm` on every NAME; one failure does not stop the others.
+/// `kill`, `stop` or `rm` (told apart by the flags they allow: none, TIME,
+/// FORCE) on every NAME; one failure does not stop the others.
 fn each(args: &[&[u8]], cmd: &'static str, allowed: u8, text: &'static str) -> i32 {
     let c = match parse(cmd, args, allowed) {
-        Ok(c) if c.operands.is_empty() => Err(usage(text)),
-        r => r,
+        Ok(c) if c.operands.is_empty() => return fail(usage(text)),
+        Ok(c) => c,
+        Err(e) => return fail(e),
     };
-    let run = || -> Result<(Cmd, u64)> {
-        let c = c?;
-        let grace = match c.time {
-            None => 10,
-            Some(v) => match husk_sys::fmt::parse_u64(v).filter(|&s| s <= 1_000_000) {
-                Some(s) => s,
-                None => return Err(Error::msg("stop -t", v, "not a number of seconds")),
-            },
-        };
-        Ok((c, grace))
+    let grace = match c.time.map(husk_sys::fmt::parse_u64) {
+        None => 10,
+        Some(Some(s)) if s <= 1_000_000 => s,
+        Some(_) => {
+            let v = c.time.unwrap_or_default();
+            return fail(Error::msg("stop -t", v, "not a number of seconds"));
+        }
     };
-    let (c, grace) = match run() {
-        Ok(x) => x,
-        Err(e) => return done(Err(e)),
-    };
+    let mut names = c.operands;
+    let mut sig = if allowed == FORCE { SIGKILL } else { SIGTERM };
+    if allowed == 0 {
+        match names {
+            [_] => {}
+            [n, s] => {
+                sig = match parse_signal(s) {
+                    Some(sig) => sig,
+                    None => return fail(Error::msg("signal", s, "invalid signal")),
+                };
+                names = core::slice::from_ref(n);
+            }
+            _ => return fail(usage(text)),
+        }
+    }
     let mut code = 0;
-    for name in c.operands {
-        let r = if allowed == TIME {
-            stop_one(&c.root, name, grace)
-        } else {
-            rm_one(&c.root, name, c.flags & FORCE != 0)
-        };
-        if let Err(e) = r {
-            code = done(Err(e));
+    for name in names {
+        let mut st = State::default();
+        let op = (allowed, c.flags & FORCE != 0, sig, grace);
+        if let Err(e) = act(&c.root, name, op, &mut st) {
+            code = fail(e);
         }
     }
     code
 }
 
-fn stop_one(root: &[u8], name: &[u8], grace: u64) -> Result<()> {
+/// One container of [`each`]; `op` is (command, `-f`, signal, grace).
+/// kill signals the init; stop then waits up to `grace` seconds for it to
+/// end and KILLs it; rm (KILL with `-f`) then removes what is left.
+fn act(root: &[u8], name: &[u8], op: (u8, bool, i32, u64), st: &mut State) -> Result<()> {
+    let (cmd, force, sig, grace) = op;
     let dir = StateDir::open(root, name)?;
-    let st = dir.read_settled()?;
-    if let Some(fd) = open_init(name, &st)? {
-        pidfd_send_signal(fd.fd(), SIGTERM).at("kill", name)?;
+    let init = {
+        // The lock waits out a `husk run` still starting this container.
+        let _lock = dir.lock()?;
+        match dir.read_into(st) {
+            Ok(()) => {}
+            // Nothing in a damaged file can be trusted, not even its pid or
+            // cgroup paths: -f removes only the state directory.
+            Err(e) if force && e.errno.0 == 0 => return dir.remove(),
+            Err(e) => return Err(e),
+        }
+        let init = open_init(name, st)?;
+        match &init {
+            None if cmd == 0 => return Err(Error::msg("kill", name, "container is not running")),
+            Some(_) if cmd == FORCE && !force => {
+                return Err(Error::msg(
+                    "rm",
+                    name,
+                    "container is running (stop it, or use rm -f)",
+                ))
+            }
+            Some(fd) => signal(fd, sig, name)?,
+            None => {}
+        }
+        init
+    };
+    if cmd == 0 {
+        return Ok(());
+    }
+    if let (TIME, Some(fd)) = (cmd, &init) {
         // A pidfd polls readable once its process has exited.
         if ppoll(fd.fd(), POLLIN, Some(grace * 1_000_000_000)).at("wait for", name)? == 0 {
-            pidfd_send_signal(fd.fd(), SIGKILL).at("kill", name)?;
+            signal(fd, SIGKILL, name)?;
             ppoll(fd.fd(), POLLIN, None).at("wait for", name)?;
         }
     }
-    // Let the monitor record the exit and clean up before we return.
-    wait_gone(&dir).map(|_| ())
+    // Without the lock, which the monitor needs to record the exit (it may
+    // remove the directory itself: `--rm`). No monitor: no wait.
+    wait_gone(&dir)?;
+    if cmd == TIME {
+        return Ok(());
+    }
+    let _lock = match dir.lock() {
+        Err(e) if state::is_gone(&e) => return Ok(()),
+        r => r?,
+    };
+    // What a dead container leaves: cgroups (usually removed by the monitor
+    // already), temporary directories, and the state directory, in that
+    // order so a failure leaves the state that lets `rm` be retried.
+    dir.read_into(st)?;
+    crate::cgroup::remove_paths(&st.cgroup_paths)?;
+    for d in &st.cleanup {
+        if let Ok(p) = husk_sys::CBuf::<4096>::from(d).cstr() {
+            // A tmpfs upper mounted on the host goes first; EINVAL: not a mount.
+            let _ = husk_sys::mount::umount2(p, husk_sys::mount::MNT_DETACH | UMOUNT_NOFOLLOW);
+        }
+        state::remove_tree(husk_sys::Fd::CWD, d)?;
+    }
+    dir.remove()
 }
 
 /// `dir.wait_monitor()`, where a container that went meanwhile (`--rm`,
@@ -492,7 +552,8 @@ pub fn wait(args: &[&[u8]]) -> i32 {
         }
         // The monitor died without a code: the state may still have one;
         // else wait for the orphaned init to end, and say we cannot know.
-        let st = dir.read()?;
+        let mut st = State::default();
+        dir.read_into(&mut st)?;
         if let Status::Exited(code) = st.status {
             return Ok(code);
         }
@@ -511,54 +572,6 @@ pub fn wait(args: &[&[u8]]) -> i32 {
     }
     done(r)
 }
-
-// ---- rm -------------------------------------------------------------------
-
-fn rm_one(root: &[u8], name: &[u8], force: bool) -> Result<()> {
-    let dir = StateDir::open(root, name)?;
-    {
-        // The lock waits out a `husk run` still starting this container.
-        let _lock = dir.lock()?;
-        let st = match dir.read() {
-            Ok(st) => st,
-            // Nothing in a damaged file can be trusted, not even its pid or
-            // cgroup paths: -f removes only the state directory.
-            Err(e) if force && e.errno.0 == 0 => return dir.remove(),
-            Err(e) => return Err(e),
-        };
-        if let Some(fd) = open_init(name, &st)? {
-            if !force {
-                return Err(Error::msg(
-                    "rm",
-                    name,
-                    "container is running (stop it, or use rm -f)",
-                ));
-            }
-            pidfd_send_signal(fd.fd(), SIGKILL).at("kill", name)?;
-        }
-    }
-    // Without the lock, which the monitor needs to record the exit (it may
-    // remove the directory itself: `--rm`). No monitor: no wait.
-    wait_gone(&dir)?;
-    let _lock = match dir.lock() {
-        Err(e) if state::is_gone(&e) => return Ok(()),
-        r => r?,
-    };
-    // What a dead container leaves: cgroups (usually removed by the monitor
-    // already), temporary directories, and the state directory, in that
-    // order so a failure leaves the state that lets `rm` be retried.
-    let st = dir.read()?;
-    crate::cgroup::remove_paths(&st.cgroup_paths)?;
-    for d in &st.cleanup {
-        if let Ok(p) = husk_sys::CBuf::<4096>::from(d).cstr() {
-            // A tmpfs upper mounted on the host goes first; EINVAL: not a mount.
-            let _ = husk_sys::mount::umount2(p, husk_sys::mount::MNT_DETACH | UMOUNT_NOFOLLOW);
-        }
-        state::remove_tree(husk_sys::Fd::CWD, d)?;
-    }
-    dir.remove()
-}
-
 const UMOUNT_NOFOLLOW: i32 = 8;
 
 #[cfg(test)]

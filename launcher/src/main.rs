@@ -104,6 +104,6 @@ fn run(args: &[&[u8]]) -> i32 {
 }
 
 fn help_run() -> i32 {
-    husk_sys::fmt::stdout().s(cli::USAGE);
+    cli::print_usage();
     0
 }

@@ -144,19 +144,18 @@ const BASE: [(&[u8], Base); 17] = [
 /// proc, sys, /dev, the user's binds and tmpfs, then the masks (last, so a
 /// bind cannot uncover a masked path).
 pub fn plan(c: &Container, userns: bool) -> Vec<Mount> {
-    let mut p: Vec<(&[u8], Op)> = Vec::new();
+    let mut p = Vec::new();
     for (target, b) in &BASE {
         let op = match *b {
             Base::Fs(fstype, flags, data) => {
-                let cut = if userns && data.ends_with(b",gid=5") {
-                    6
-                } else {
-                    0
+                let data = match data.strip_suffix(b",gid=5") {
+                    Some(d) if userns => d,
+                    _ => data,
                 };
                 Op::Fs {
                     fstype,
                     flags,
-                    data: data[..data.len() - cut].to_vec(),
+                    data: data.to_vec(),
                 }
             }
             Base::Dev(major, minor) => Op::Device {
@@ -166,43 +165,43 @@ pub fn plan(c: &Container, userns: bool) -> Vec<Mount> {
             },
             Base::Link(to) => Op::Symlink { to },
         };
-        p.push((*target, op));
+        add(&mut p, target, op);
     }
     for (index, b) in c.binds.iter().enumerate() {
-        p.push((
-            &b.dst,
-            Op::Bind {
-                index,
-                read_only: b.read_only,
-            },
-        ));
+        let op = Op::Bind {
+            index,
+            read_only: b.read_only,
+        };
+        add(&mut p, &b.dst, op);
     }
     for Tmpfs { dst, size } in &c.tmpfs {
         let mut data = Vec::from(&b"mode=1777"[..]);
         if let Some(s) = size {
             data.s(",size=").u(*s);
         }
-        p.push((
-            dst,
-            Op::Fs {
-                fstype: c"tmpfs",
-                flags: MS_NOSUID | MS_NODEV,
-                data,
-            },
-        ));
+        let op = Op::Fs {
+            fstype: c"tmpfs",
+            flags: MS_NOSUID | MS_NODEV,
+            data,
+        };
+        add(&mut p, dst, op);
     }
-    for target in MASKED {
-        p.push((target, Op::Mask));
+    for (list, read_only) in [(&MASKED[..], false), (&READ_ONLY[..], true)] {
+        for target in list {
+            add(&mut p, target, if read_only { Op::ReadOnly } else { Op::Mask });
+        }
     }
-    for target in READ_ONLY {
-        p.push((target, Op::ReadOnly));
-    }
-    p.into_iter()
-        .map(|(t, op)| Mount {
-            target: t.to_vec(),
-            op,
-        })
-        .collect()
+    p
+}
+
+/// One entry of the plan; out of line, so the Vec growth code is not
+/// repeated for every kind of mount.
+#[inline(never)]
+fn add(p: &mut Vec<Mount>, target: &[u8], op: Op) {
+    p.push(Mount {
+        target: target.to_vec(),
+        op,
+    });
 }
 
 /// `/proc/self/fd/N`: the mount target or source that is exactly `fd`.
@@ -292,13 +291,17 @@ pub fn mount_root(r: &RootPlan) -> Result<OwnedFd, Error> {
         // pivot_root needs the new root to be a mount point: bind it onto itself.
         mount(Some(p), p, None, MS_BIND | MS_REC, None).at("bind rootfs", l)?;
     } else {
-        t.b(s);
         match r.upper {
             Some(u) => {
-                make_dir(u)?;
-                make_dir(&[u, b".work"].concat())?;
+                t.b(u);
+                make_dir(t.bytes())?;
+                t.s(".work");
+                make_dir(t.bytes())?;
+                t.truncate(0);
+                t.b(s);
             }
             None => {
+                t.b(s);
                 let flags = MS_NOSUID | MS_NODEV;
                 mount(
                     Some(c"tmpfs"),
@@ -410,31 +413,30 @@ fn apply_one(root: Fd, m: &Mount, binds: &[OwnedFd]) -> Result<(), Step> {
             }
             Ok(())
         }
-        Op::Device {
-            major,
-            minor,
-            bind_host: false,
-        } => {
-            let (dir, mut n) = parent_of(root, t)?;
-            let n = n.cstr().map_err(at("mknod"))?;
-            fs::mknodat(dir.fd(), n, S_IFCHR | 0o666, fs::makedev(*major, *minor))
-                .map_err(at("mknod"))
-        }
-        Op::Device { .. } => {
+        Op::Device { bind_host: true, .. } => {
             let f = make_file(root, t, 0o666)?;
             let mut host = CBuf::<64>::from(t);
             let host = host.cstr().map_err(at("bind"))?;
             mount_on(Some(host), f.fd(), None, MS_BIND, None).map_err(at("bind mount on"))
         }
-        Op::Symlink { to } => {
+        Op::Device { .. } | Op::Symlink { .. } => {
+            // A new node in its parent directory: a device, or a symlink.
             let (dir, mut n) = parent_of(root, t)?;
-            let mut to = CBuf::<64>::from(to);
-            fs::symlinkat(
-                to.cstr().map_err(at("symlink"))?,
-                dir.fd(),
-                n.cstr().map_err(at("symlink"))?,
-            )
-            .map_err(at("symlink"))
+            let mut to = CBuf::<64>::new();
+            let (op, r) = match (&m.op, n.cstr()) {
+                (_, Err(e)) => ("create", Err(e)),
+                (Op::Symlink { to: dest }, Ok(n)) => {
+                    to.b(dest);
+                    let r = to.cstr().and_then(|to| fs::symlinkat(to, dir.fd(), n));
+                    ("symlink", r)
+                }
+                (Op::Device { major, minor, .. }, Ok(n)) => {
+                    let dev = fs::makedev(*major, *minor);
+                    ("mknod", fs::mknodat(dir.fd(), n, S_IFCHR | 0o666, dev))
+                }
+                _ => ("create", Err(Errno::EINVAL)),
+            };
+            r.map_err(at(op))
         }
         Op::Mask | Op::ReadOnly => {
             let fd = match open_in_root(root, t, O_PATH | O_NOFOLLOW, 0) {

@@ -67,81 +67,84 @@ pub fn find_command(
     workdir: &[u8],
 ) -> Result<Vec<u8>, (i32, Error)> {
     let mut denied = false;
-    let mut try_one = |cand: &[u8]| -> bool {
-        match open_in_layers(layers, cand, O_PATH) {
-            Ok(fd) => match fs::fstat(fd.fd()) {
-                Ok(st) if st.is_reg() && st.mode & 0o111 != 0 => true,
-                _ => {
-                    denied = true;
-                    false
-                }
-            },
-            Err(_) => false,
-        }
-    };
+    let mut cand = Vec::new();
     if cmd.contains(&b'/') {
-        let mut full = Vec::new();
-        if cmd[0] != b'/' {
-            full.extend_from_slice(workdir);
-            full.push(b'/');
+        if cmd.first() != Some(&b'/') {
+            cand.b(workdir).c(b'/');
         }
-        full.extend_from_slice(cmd);
-        if try_one(&full) {
-            return Ok(full);
+        cand.b(cmd);
+        if runnable(layers, &cand, &mut denied) {
+            return Ok(cand);
         }
     } else {
-        for dir in path.split(|&b| b == b':').filter(|d| !d.is_empty()) {
-            let mut cand = Vec::with_capacity(dir.len() + 1 + cmd.len());
-            cand.extend_from_slice(dir);
-            cand.push(b'/');
-            cand.extend_from_slice(cmd);
-            if try_one(&cand) {
+        for dir in path.split(|&b| b == b':') {
+            if dir.is_empty() {
+                continue;
+            }
+            cand.clear();
+            cand.b(dir).c(b'/').b(cmd);
+            if runnable(layers, &cand, &mut denied) {
                 return Ok(cand);
             }
         }
     }
     // The codes of a shell (and of execvp): 126 found but not runnable,
     // 127 not found at all.
-    if denied {
-        Err((126, Error::sys("exec", cmd, Errno::EACCES)))
-    } else {
-        Err((127, Error::sys("exec", cmd, Errno::ENOENT)))
-    }
+    let (code, errno) = match denied {
+        true => (126, Errno::EACCES),
+        false => (127, Errno::ENOENT),
+    };
+    Err((code, Error::sys("exec", cmd, errno)))
+}
+
+/// Whether `p` is an executable regular file; `denied` notes one that is not.
+fn runnable(layers: &[OwnedFd], p: &[u8], denied: &mut bool) -> bool {
+    let Ok(fd) = open_in_layers(layers, p, O_PATH) else {
+        return false;
+    };
+    let ok = matches!(fs::fstat(fd.fd()), Ok(st) if st.is_reg() && st.mode & 0o111 != 0);
+    *denied |= !ok;
+    ok
 }
 
 /// Whether resolving `path` (absolute, no `..`) inside a layer would climb
 /// above the layer through a relative symlink such as `x -> ../../etc`.
 /// Absolute symlinks are container paths and do not escape. Missing
 /// components end the walk: they will be created as directories.
+/// (openat2's RESOLVE_IN_ROOT clamps such a climb silently, and
+/// RESOLVE_BENEATH refuses absolute symlinks too: neither tells this.)
 pub fn escapes(layer: Fd, path: &[u8]) -> bool {
-    let mut stack: Vec<Vec<u8>> = Vec::new();
-    let mut pending: Vec<Vec<u8>> = components(path).rev().map(|c| c.to_vec()).collect();
+    // `done`: the components resolved so far, `/`-separated; `todo[pos..]`:
+    // what is left, with the targets of symlinks spliced in.
+    let mut done = CBuf::<4096>::new();
+    let mut todo = CBuf::<4096>::from(path);
+    let mut pos = 0;
     let mut links = 0;
-    while let Some(comp) = pending.pop() {
-        match &comp[..] {
+    loop {
+        let rest = todo.bytes().get(pos..).unwrap_or_default();
+        let Some(start) = rest.iter().position(|&b| b != b'/') else {
+            return false;
+        };
+        let (_, rest) = rest.split_at(start);
+        let len = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+        let (comp, tail) = rest.split_at(len);
+        pos += start + len;
+        let n = done.len();
+        match comp {
             b"." => continue,
+            b".." if n == 0 => return true,
             b".." => {
-                if stack.pop().is_none() {
-                    return true;
-                }
+                done.truncate(done.bytes().iter().rposition(|&b| b == b'/').unwrap_or(0));
                 continue;
             }
-            _ => {}
-        }
-        let mut p = CBuf::<4096>::new();
-        for s in &stack {
-            p.b(s).c(b'/');
-        }
-        p.b(&comp);
-        let Ok(cp) = p.cstr() else { return true };
+            _ if n > 0 => done.c(b'/').b(comp),
+            _ => done.b(comp),
+        };
+        let Ok(cp) = done.cstr() else { return true };
         let Ok(fd) = fs::openat(layer, cp, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0) else {
             return false;
         };
-        let Ok(st) = fs::fstat(fd.fd()) else {
-            return false;
-        };
-        if !st.is_lnk() {
-            stack.push(comp);
+        if !fs::fstat(fd.fd()).is_ok_and(|st| st.is_lnk()) {
             continue;
         }
         links += 1;
@@ -152,16 +155,15 @@ pub fn escapes(layer: Fd, path: &[u8]) -> bool {
         if links > 40 {
             return true;
         }
-        if target.first() == Some(&b'/') {
-            stack.clear();
+        done.truncate(if target.first() == Some(&b'/') { 0 } else { n });
+        let mut next = CBuf::<4096>::new();
+        next.b(target).c(b'/').b(tail);
+        if next.cstr().is_err() {
+            return true;
         }
-        pending.extend(components(target).rev().map(|c| c.to_vec()));
+        todo = next;
+        pos = 0;
     }
-    false
-}
-
-fn components(p: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
-    p.split(|&b| b == b'/').filter(|c| !c.is_empty())
 }
 
 #[cfg(test)]

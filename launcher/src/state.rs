@@ -44,7 +44,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use husk_rootfs::record::{self, put, put_u, Damage};
+use husk_rootfs::record::{self, put, put_i, put_u, Damage};
 use husk_sys::fd::{flock, Fd, OwnedFd, LOCK_EX, LOCK_NB, LOCK_SH};
 use husk_sys::fmt::{parse_u64, Sink};
 use husk_sys::fs::{
@@ -231,36 +231,11 @@ impl StateDir {
         if fs::fstat(r.fd()).at("stat", root)?.uid != geteuid() {
             return Err(Error::msg("state root", root, "is owned by another user"));
         }
-        let mut t = Vec::new();
-        t.s(".new-").b(name).c(b'-').u(getpid() as u64);
-        let tmp = join(root, &t);
+        let mut tmp = join(root, b".new-");
+        tmp.b(name).c(b'-').u(getpid() as u64);
         // Left by a creator that had our pid and was killed mid-way.
         remove_tree(Fd::CWD, &tmp)?;
-        let fill = || -> Result<(StateDir, Lock)> {
-            let mut c = CBuf::<4096>::from(&tmp);
-            let ct = c.cstr().at("mkdir", &tmp)?;
-            fs::mkdirat(Fd::CWD, ct, 0o700).at("mkdir", &tmp)?;
-            let mut dir = StateDir {
-                fd: fs::openat(Fd::CWD, ct, DIR, 0).at("open", &tmp)?,
-                path: tmp.clone(),
-                monitor: None,
-            };
-            let lock = dir.lock_fd()?;
-            let mon = fs::openat(
-                dir.fd.fd(),
-                MONITOR,
-                O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                0o600,
-            )
-            .and_then(|m| flock(m.fd(), LOCK_EX).map(|_| m))
-            .map_err(|e| dir.err("create", b"monitor", e))?;
-            dir.monitor = Some(mon);
-            dir.write(st)?;
-            dir.path = join(root, name);
-            publish(ct, &dir.path, name)?;
-            Ok((dir, lock))
-        };
-        let r = fill();
+        let r = fill(root, name, &tmp, st);
         if r.is_err() {
             let _ = remove_tree(Fd::CWD, &tmp);
         }
@@ -342,12 +317,18 @@ impl StateDir {
 
     /// Read the state file; a corrupt or truncated one is an error naming it.
     pub fn read(&self) -> Result<State> {
+        let mut st = State::default();
+        self.read_into(&mut st).map(|()| st)
+    }
+
+    /// [`read`](Self::read) into `st`: a `State` is large, and moving it
+    /// through every `?` costs code.
+    pub fn read_into(&self, st: &mut State) -> Result<()> {
         match fs::read_to_vec(self.fd.fd(), STATE) {
             Err(Errno::ENOENT) => Err(no_such(self.name())),
             Err(e) => Err(self.err("read", b"state", e)),
-            Ok(data) => {
-                decode(&data).map_err(|why| Error::msg("read", &join(&self.path, b"state"), why))
-            }
+            Ok(data) => decode_into(&data, st)
+                .map_err(|why| Error::msg("read", &join(&self.path, b"state"), why)),
         }
     }
 
@@ -376,7 +357,8 @@ impl StateDir {
             Err(e) if is_gone(&e) => return Ok(()),
             r => r?,
         };
-        let mut st = self.read()?;
+        let mut st = State::default();
+        self.read_into(&mut st)?;
         if st.auto_remove {
             return self.remove();
         }
@@ -421,6 +403,28 @@ fn read_code(m: &OwnedFd) -> Option<i32> {
     parse_i32(buf.get(..n)?)
 }
 
+/// Make the hidden directory `tmp`, take both locks in it, write `st`,
+/// then publish it as `name`.
+fn fill(root: &[u8], name: &[u8], tmp: &[u8], st: &State) -> Result<(StateDir, Lock)> {
+    let mut c = CBuf::<4096>::from(tmp);
+    let ct = c.cstr().at("mkdir", tmp)?;
+    fs::mkdirat(Fd::CWD, ct, 0o700).at("mkdir", tmp)?;
+    let mut dir = StateDir {
+        fd: fs::openat(Fd::CWD, ct, DIR, 0).at("open", tmp)?,
+        path: tmp.to_vec(),
+        monitor: None,
+    };
+    let lock = dir.lock_fd()?;
+    let mon = fs::openat(dir.fd.fd(), MONITOR, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        .and_then(|m| flock(m.fd(), LOCK_EX).map(|_| m))
+        .map_err(|e| dir.err("create", b"monitor", e))?;
+    dir.monitor = Some(mon);
+    dir.write(st)?;
+    dir.path = join(root, name);
+    publish(ct, &dir.path, name)?;
+    Ok((dir, lock))
+}
+
 /// Rename the filled hidden directory to its name, never over another.
 fn publish(tmp: &CStr, path: &[u8], name: &[u8]) -> Result<()> {
     let mut b = CBuf::<4096>::from(path);
@@ -444,43 +448,34 @@ fn publish(tmp: &CStr, path: &[u8], name: &[u8]) -> Result<()> {
 pub fn remove_tree(dir: Fd, path: &[u8]) -> Result<()> {
     let mut c = CBuf::<4096>::from(path);
     let cs = c.cstr().at("remove", path)?;
-    match fs::openat(dir, cs, DIR, 0) {
-        Err(Errno::ENOENT) => return Ok(()),
-        // A file or a symlink: unlink it, never follow it.
-        Err(Errno::ENOTDIR | Errno::ELOOP) => return fs::unlinkat(dir, cs, 0).at("unlink", path),
-        r => {
-            let top = r.at("open", path)?;
-            let dev = fs::fstat(top.fd()).at("stat", path)?.dev;
-            empty_dir(top, dev, path)?;
-        }
-    }
-    match fs::unlinkat(dir, cs, AT_REMOVEDIR) {
-        Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(e) => Err(e).at("rmdir", path),
-    }
+    remove_in(dir, cs, path, None)
 }
 
-fn empty_dir(fd: OwnedFd, dev: u64, path: &[u8]) -> Result<()> {
-    let mut d = fs::Dir::new(fd);
-    while let Some(e) = d.next_entry().at("read directory", path)? {
-        if e.is_dot() {
-            continue;
+/// Remove `name` in `dir` (`path` in messages): unlink a file or symlink,
+/// never following it; empty a directory, then rmdir it. Below the top,
+/// a directory on another device than `dev` is a mount point.
+fn remove_in(dir: Fd, name: &CStr, path: &[u8], dev: Option<u64>) -> Result<()> {
+    let (r, op) = match fs::openat(dir, name, DIR, 0) {
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(Errno::ENOTDIR | Errno::ELOOP) => (fs::unlinkat(dir, name, 0), "unlink"),
+        r => {
+            let mut d = fs::Dir::new(r.at("open", path)?);
+            let here = fs::fstat(d.fd()).at("stat", path)?.dev;
+            if dev.is_some_and(|dev| dev != here) {
+                return Err(Error::msg("remove", path, "a mount point: not crossing it"));
+            }
+            while let Some(e) = d.next_entry().at("read directory", path)? {
+                if !e.is_dot() {
+                    remove_in(d.fd(), e.cname(), &join(path, e.name()), Some(here))?;
+                }
+            }
+            (fs::unlinkat(dir, name, AT_REMOVEDIR), "rmdir")
         }
-        let sub = join(path, e.name());
-        let r = match fs::unlinkat(d.fd(), e.cname(), 0) {
-            Ok(()) | Err(Errno::ENOENT) => continue,
-            Err(Errno::EISDIR) => fs::openat(d.fd(), e.cname(), DIR, 0)
-                .and_then(|child| Ok((fs::fstat(child.fd())?.dev, child))),
-            Err(err) => Err(err),
-        };
-        let (cdev, child) = r.at("remove", &sub)?;
-        if cdev != dev {
-            return Err(Error::msg("remove", &sub, "a mount point: not crossing it"));
-        }
-        empty_dir(child, dev, &sub)?;
-        fs::unlinkat(d.fd(), e.cname(), AT_REMOVEDIR).at("rmdir", &sub)?;
+    };
+    match r {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(Error::sys(op, path, e)),
     }
-    Ok(())
 }
 
 /// The name of every container under `root`, sorted. A missing root is an
@@ -621,18 +616,16 @@ pub fn encode(st: &State) -> Vec<u8> {
     let mut o = Vec::with_capacity(512);
     o.b(HEAD).c(b'\n');
     put(&mut o, KEYS[0], st.name.as_bytes());
-    o.s("pid ")
-        .i(st.pid as i64)
-        .s("\nmonitor_pid ")
-        .i(st.monitor_pid as i64);
+    put_i(&mut o, KEYS[1], st.pid);
+    put_i(&mut o, KEYS[2], st.monitor_pid);
     let (s, code) = match st.status {
         Status::Created => (0, None),
         Status::Running => (1, None),
         Status::Exited(c) => (2, Some(c)),
     };
-    o.s("\nstatus ").s(STATUS[s]).c(b'\n');
+    put(&mut o, KEYS[3], STATUS[s].as_bytes());
     if let Some(c) = code {
-        o.s("exit_code ").i(c as i64).c(b'\n');
+        put_i(&mut o, KEYS[4], c);
     }
     for (k, n) in KEYS[NUMBERS..].iter().zip(numbers(st)) {
         put_u(&mut o, k, n);
@@ -640,14 +633,10 @@ pub fn encode(st: &State) -> Vec<u8> {
     for g in &st.groups {
         put_u(&mut o, KEYS[15], *g as u64);
     }
-    for (r, s, h) in &st.rlimits {
-        o.s("rlimit ")
-            .u(*r as u64)
-            .c(b' ')
-            .u(*s)
-            .c(b' ')
-            .u(*h)
-            .c(b'\n');
+    for &(r, s, h) in &st.rlimits {
+        // `rlimit R S` then ` H\n`.
+        o.s(KEYS[16]).c(b' ').u(r as u64).c(b' ').u(s);
+        put_u(&mut o, "", h);
     }
     put(&mut o, KEYS[17], &st.rootfs);
     put(&mut o, KEYS[18], &st.workdir);
@@ -665,68 +654,78 @@ pub fn encode(st: &State) -> Vec<u8> {
 
 /// Parse a state file. The error says which kind of damage it is.
 pub fn decode(data: &[u8]) -> core::result::Result<State, &'static str> {
+    let mut st = State::default();
+    decode_into(data, &mut st).map(|()| st)
+}
+
+/// [`decode`] into `st`, which is reset first.
+fn decode_into(data: &[u8], st: &mut State) -> core::result::Result<(), &'static str> {
     const CORRUPT: &str = "corrupt state file";
     if trim(data).is_empty() {
         return Err("empty state file");
     }
-    let mut st = State::default();
-    let mut n = [0u64; 10];
-    let (mut status, mut code) = (9, None);
+    *st = State::default();
+    let (mut status, mut code, mut n) = (9, None, [0u64; 10]);
     let read = record::fields(data, HEAD, &mut |k, v| {
         // Unknown keys are skipped: a newer husk may add some.
-        let Some(i) = KEYS.iter().position(|x| x.as_bytes() == k) else {
-            return true;
-        };
-        let num = parse_u64(&v);
-        let set = || -> Option<()> {
-            match i {
-                0 => st.name = String::from_utf8(v).ok()?,
-                1 => st.pid = parse_i32(&v)?,
-                2 => st.monitor_pid = parse_i32(&v)?,
-                3 => status = STATUS.iter().position(|w| w.as_bytes() == v)?,
-                4 => code = Some(parse_i32(&v)?),
-                15 => st.groups.push(u32::try_from(num?).ok()?),
-                16 => {
-                    let mut f = v.split(|&c| c == b' ').map(parse_u64);
-                    let r = (u32::try_from(f.next()??).ok()?, f.next()??, f.next()??);
-                    st.rlimits.push(r);
-                }
-                17 => st.rootfs = v,
-                18 => st.workdir = v,
-                19 => st.cgroup_paths.push(String::from_utf8(v).ok()?),
-                20 => st.command.push(v),
-                21 => st.env.push(v),
-                22 => st.cleanup.push(v),
-                i => *n.get_mut(i - NUMBERS)? = num?,
-            }
-            Some(())
-        };
-        set().is_some()
+        match KEYS.iter().position(|x| x.as_bytes() == k) {
+            Some(i) => set(st, i, v, (&mut status, &mut code, &mut n)).is_some(),
+            None => true,
+        }
     });
     match read {
         Err(Damage::Truncated) => return Err("truncated state file"),
         Err(Damage::Corrupt) => return Err(CORRUPT),
         Ok(()) => {}
     }
-    let [t, c, cb, ce, cp, ca, nnp, uid, gid, rm] = n;
-    (st.start_time, st.created, st.no_new_privs, st.auto_remove) = (t, c, nnp != 0, rm != 0);
-    (
-        st.cap_bounding,
-        st.cap_effective,
-        st.cap_permitted,
-        st.cap_ambient,
-    ) = (cb, ce, cp, ca);
     st.status = match (status, code) {
         (0, _) => Status::Created,
         (1, _) => Status::Running,
         (2, Some(c)) => Status::Exited(c),
         _ => return Err(CORRUPT),
     };
+    let [start_time, created, bounding, effective, permitted, ambient, nnp, uid, gid, rm] = n;
+    (st.start_time, st.created) = (start_time, created);
+    (st.cap_bounding, st.cap_effective) = (bounding, effective);
+    (st.cap_permitted, st.cap_ambient) = (permitted, ambient);
+    (st.no_new_privs, st.auto_remove) = (nnp != 0, rm != 0);
     match (u32::try_from(uid), u32::try_from(gid)) {
-        (Ok(u), Ok(g)) if valid_name(st.name.as_bytes()) => (st.uid, st.gid) = (u, g),
+        (Ok(u), Ok(g)) => (st.uid, st.gid) = (u, g),
         _ => return Err(CORRUPT),
     }
-    Ok(st)
+    if !valid_name(st.name.as_bytes()) {
+        return Err(CORRUPT);
+    }
+    Ok(())
+}
+
+/// Store the value `v` of the key `KEYS[i]`; `None` if it does not fit.
+/// The status, the exit code and the [`numbers`] go to `at`, for
+/// `decode_into` to check and store.
+fn set(st: &mut State, i: usize, v: Vec<u8>, at: (&mut usize, &mut Option<i32>, &mut [u64; 10])) -> Option<()> {
+    let (status, code, n) = at;
+    match i {
+        0 => st.name = String::from_utf8(v).ok()?,
+        1 => st.pid = parse_i32(&v)?,
+        2 => st.monitor_pid = parse_i32(&v)?,
+        3 => *status = STATUS.iter().position(|w| w.as_bytes() == v)?,
+        4 => *code = Some(parse_i32(&v)?),
+        5..=14 => *n.get_mut(i - NUMBERS)? = parse_u64(&v)?,
+        15 => st.groups.push(u32::try_from(parse_u64(&v)?).ok()?),
+        16 => {
+            let mut f = v.split(|&c| c == b' ');
+            let mut next = || parse_u64(f.next()?);
+            let r = (u32::try_from(next()?).ok()?, next()?, next()?);
+            st.rlimits.push(r);
+        }
+        17 => st.rootfs = v,
+        18 => st.workdir = v,
+        19 => st.cgroup_paths.push(String::from_utf8(v).ok()?),
+        20 => st.command.push(v),
+        21 => st.env.push(v),
+        _ => st.cleanup.push(v),
+    }
+    Some(())
 }
 
 #[cfg(test)]

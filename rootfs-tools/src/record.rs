@@ -43,6 +43,11 @@ pub fn put_u(out: &mut Vec<u8>, key: &str, n: u64) {
     out.s(key).c(b' ').u(n).c(b'\n');
 }
 
+/// Append the line `key N` for a signed `N`.
+pub fn put_i(out: &mut Vec<u8>, key: &str, n: i32) {
+    out.s(key).c(b' ').i(n as i64).c(b'\n');
+}
+
 /// Hand each field of `data` to `f` as (key, unescaped value), in file
 /// order. The first line must be `head` and the last `end`; `f` returns
 /// false for a value it cannot take, which makes the file corrupt.
