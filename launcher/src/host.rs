@@ -538,29 +538,11 @@ fn wait_for_exec(pid: i32, sock: OwnedFd, left: &mut Leftovers, name: &[u8]) -> 
 /// Forward every signal we get to the container's init until it exits;
 /// return its status the way a shell would (128+N for a signal).
 fn wait_foreground(pid: i32, left: &mut Leftovers) -> Result<i32, Fail> {
-    let sfd = signal::signalfd4(forwarded(), signal::SFD_CLOEXEC).ctx("signalfd")?;
-    loop {
-        // A SIGCHLD may have arrived before the signalfd existed: poll first.
-        loop {
-            match process::wait4(-1, process::WNOHANG) {
-                Ok((p, status)) if p == pid => {
-                    let e = Exit::from_status(status);
-                    if e != Exit::Other {
-                        left.child = None;
-                        return Ok(e.shell_code());
-                    }
-                }
-                Ok((p, _)) if p > 0 => continue,
-                Err(Errno::EINTR) => continue,
-                Ok(_) => break,
-                Err(e) => return Err(Error::sys("wait4", b"", e).into()),
-            }
-        }
-        let si = signal::read_signalfd(sfd.fd()).ctx("read signalfd")?;
-        if si.signo != SIGCHLD {
-            let _ = process::kill(pid, si.signo);
-        }
-    }
+    // The same loop as `husk exec`'s: wait4 first (a SIGCHLD may already
+    // have come), then sleep in sigtimedwait on the blocked set.
+    let code = crate::enter::forward_signals(pid, forwarded(), false).ctx("wait4")?;
+    left.child = None;
+    Ok(code)
 }
 
 /// The init runs: record who it is (pid and start time, so that a reused

@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 use husk_sys::beneath::open_in_root;
 use husk_sys::fmt::Sink;
-use husk_sys::fs::{self, O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY};
+use husk_sys::fs::{self, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY};
 use husk_sys::{CBuf, Context, Errno, Error, Fd, OwnedFd};
 
 /// Open every layer as an O_PATH directory fd; names the bad one.
@@ -114,56 +114,7 @@ fn runnable(layers: &[OwnedFd], p: &[u8], denied: &mut bool) -> bool {
 /// (openat2's RESOLVE_IN_ROOT clamps such a climb silently, and
 /// RESOLVE_BENEATH refuses absolute symlinks too: neither tells this.)
 pub fn escapes(layer: Fd, path: &[u8]) -> bool {
-    // `done`: the components resolved so far, `/`-separated; `todo[pos..]`:
-    // what is left, with the targets of symlinks spliced in.
-    let mut done = CBuf::<4096>::new();
-    let mut todo = CBuf::<4096>::from(path);
-    let mut pos = 0;
-    let mut links = 0;
-    loop {
-        let rest = todo.bytes().get(pos..).unwrap_or_default();
-        let Some(start) = rest.iter().position(|&b| b != b'/') else {
-            return false;
-        };
-        let (_, rest) = rest.split_at(start);
-        let len = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
-        let (comp, tail) = rest.split_at(len);
-        pos += start + len;
-        let n = done.len();
-        match comp {
-            b"." => continue,
-            b".." if n == 0 => return true,
-            b".." => {
-                done.truncate(done.bytes().iter().rposition(|&b| b == b'/').unwrap_or(0));
-                continue;
-            }
-            _ if n > 0 => done.c(b'/').b(comp),
-            _ => done.b(comp),
-        };
-        let Ok(cp) = done.cstr() else { return true };
-        let Ok(fd) = fs::openat(layer, cp, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0) else {
-            return false;
-        };
-        if !fs::fstat(fd.fd()).is_ok_and(|st| st.is_lnk()) {
-            continue;
-        }
-        links += 1;
-        let mut buf = [0u8; 4096];
-        let Ok(target) = fs::readlinkat(fd.fd(), c"", &mut buf) else {
-            return true;
-        };
-        if links > 40 {
-            return true;
-        }
-        done.truncate(if target.first() == Some(&b'/') { 0 } else { n });
-        let mut next = CBuf::<4096>::new();
-        next.b(target).c(b'/').b(tail);
-        if next.cstr().is_err() {
-            return true;
-        }
-        todo = next;
-        pos = 0;
-    }
+    husk_sys::beneath::escapes(layer, path)
 }
 
 #[cfg(test)]

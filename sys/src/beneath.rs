@@ -89,27 +89,53 @@ fn split_last(path: &[u8]) -> (&[u8], &[u8]) {
 /// `create`: mkdir missing components with this mode. `follow_last`:
 /// whether a symlink in the last component is followed.
 fn walk(root: Fd, path: &[u8], create: Option<u32>, follow_last: bool) -> SysResult<OwnedFd> {
-    let mut cur = dup_cloexec(root, 3)?;
+    walk_from(root, path, create, follow_last, false)
+}
+
+/// Whether resolving `path` inside `root` climbs above it through `..`,
+/// directly or via a relative symlink such as `x -> ../../etc`. Absolute
+/// symlinks are paths inside the root and do not escape; a missing component
+/// ends the check (it would be created as a directory). openat2 cannot tell
+/// this: RESOLVE_IN_ROOT clamps such a climb silently, and RESOLVE_BENEATH
+/// refuses absolute symlinks as well.
+pub fn escapes(root: Fd, path: &[u8]) -> bool {
+    matches!(walk_from(root, path, None, true, true), Err(Errno::EXDEV | Errno::ELOOP | Errno::ENAMETOOLONG))
+}
+
+/// An fd of our own for `root`; AT_FDCWD is not an fd and cannot be dup'ed.
+fn own_root(root: Fd) -> SysResult<OwnedFd> {
+    if root == Fd::CWD {
+        return fs::openat(Fd::CWD, c".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    }
+    dup_cloexec(root, 3)
+}
+
+/// The walk itself; `strict`: `..` at the root is EXDEV instead of a no-op.
+fn walk_from(root: Fd, path: &[u8], create: Option<u32>, follow_last: bool, strict: bool) -> SysResult<OwnedFd> {
+    let mut cur = own_root(root)?;
     let mut depth = 0usize;
     let mut links = 0u32;
     let mut pending = CBuf::<4096>::from(path);
     let mut pos = 0usize;
     loop {
-        let rest = &pending.bytes()[pos..];
+        let rest = pending.bytes().get(pos..).unwrap_or_default();
         let start = match rest.iter().position(|&c| c != b'/') {
             Some(s) => s,
             None => return Ok(cur),
         };
-        let rest = &rest[start..];
+        let rest = rest.get(start..).unwrap_or_default();
         let len = rest.iter().position(|&c| c == b'/').unwrap_or(rest.len());
         let comp_end = pos + start + len;
-        let is_last = pending.bytes()[comp_end..].iter().all(|&c| c == b'/');
-        let mut comp = CBuf::<256>::from(&rest[..len]);
+        let is_last = pending.bytes().get(comp_end..).unwrap_or_default().iter().all(|&c| c == b'/');
+        let mut comp = CBuf::<256>::from(rest.get(..len).unwrap_or_default());
         pos = comp_end;
         match comp.bytes() {
             b"." => continue,
             b".." => {
                 // `..` at the root stays at the root, as in RESOLVE_IN_ROOT.
+                if depth == 0 && strict {
+                    return Err(Errno::EXDEV);
+                }
                 if depth > 0 {
                     cur = fs::openat(cur.fd(), c"..", O_PATH | O_DIRECTORY | O_CLOEXEC, 0)?;
                     depth -= 1;
@@ -138,11 +164,11 @@ fn walk(root: Fd, path: &[u8], create: Option<u32>, follow_last: bool) -> SysRes
             let mut buf = [0u8; 4096];
             let target = fs::readlinkat(next.fd(), c"", &mut buf)?;
             if target.first() == Some(&b'/') {
-                cur = dup_cloexec(root, 3)?;
+                cur = own_root(root)?;
                 depth = 0;
             }
             let mut np = CBuf::<4096>::new();
-            np.b(target).c(b'/').b(&pending.bytes()[pos..]);
+            np.b(target).c(b'/').b(pending.bytes().get(pos..).unwrap_or_default());
             np.cstr()?;
             pending = np;
             pos = 0;
@@ -203,6 +229,16 @@ mod tests {
             assert_eq!(open(root.fd(), b"loop1", fs::O_RDONLY, 0).unwrap_err(), Errno::ELOOP, "{tag}");
             assert_eq!(open(root.fd(), b"etc/passwd/x", fs::O_RDONLY, 0).unwrap_err(), Errno::ENOTDIR, "{tag}");
         }
+    }
+
+    #[test]
+    fn escapes_reports_a_climb_above_the_root_only() {
+        let (_t, root) = tree("escapes");
+        assert!(escapes(root.fd(), b"a/b/up/passwd")); // relative link climbs out
+        assert!(escapes(root.fd(), b"/../x"));
+        assert!(escapes(root.fd(), b"loop1"));
+        assert!(!escapes(root.fd(), b"abs/passwd")); // absolute: inside the root
+        assert!(!escapes(root.fd(), b"a/b/../b/missing/dir"));
     }
 
     #[test]

@@ -14,6 +14,12 @@ pub use libc::{
     S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
 
+/// `buf[..n]` without a panic path: n comes from the kernel and is never
+/// larger, and a bounds check per call site cost husk half a kilobyte.
+fn head(buf: &[u8], n: usize) -> &[u8] {
+    buf.get(..n).unwrap_or(buf)
+}
+
 /// `int openat(int dirfd, const char *path, int flags, mode_t mode)`
 pub fn openat(dir: Fd, path: &CStr, flags: i32, mode: u32) -> SysResult<OwnedFd> {
     // SAFETY: path is a valid NUL-terminated string for the call's duration.
@@ -69,7 +75,7 @@ pub fn write_all(fd: Fd, mut buf: &[u8]) -> SysResult<()> {
         if n == 0 {
             return Err(Errno::EIO);
         }
-        buf = &buf[n..];
+        buf = buf.get(n..).unwrap_or_default();
     }
     Ok(())
 }
@@ -78,7 +84,7 @@ pub fn write_all(fd: Fd, mut buf: &[u8]) -> SysResult<()> {
 pub fn read_full(fd: Fd, buf: &mut [u8]) -> SysResult<usize> {
     let mut got = 0;
     while got < buf.len() {
-        let n = read(fd, &mut buf[got..])?;
+        let n = read(fd, buf.get_mut(got..).unwrap_or_default())?;
         if n == 0 {
             break;
         }
@@ -165,7 +171,7 @@ pub fn readlinkat<'a>(dir: Fd, path: &CStr, buf: &'a mut [u8]) -> SysResult<&'a 
     if n == buf.len() {
         return Err(Errno::ENAMETOOLONG);
     }
-    Ok(&buf[..n])
+    Ok(head(buf, n))
 }
 
 /// `int fchmodat(int dirfd, const char *path, mode_t mode, 0)`
@@ -211,7 +217,7 @@ pub fn lsetxattr(path: &CStr, name: &CStr, value: &[u8], flags: i32) -> SysResul
 pub fn lgetxattr<'a>(path: &CStr, name: &CStr, buf: &'a mut [u8]) -> SysResult<&'a [u8]> {
     // SAFETY: strings are NUL-terminated; buf is writable for its length.
     let n = unsafe { sc!(lgetxattr, path.as_ptr(), name.as_ptr(), buf.as_mut_ptr(), buf.len()) }?;
-    Ok(&buf[..n])
+    Ok(head(buf, n))
 }
 
 /// What husk needs of `struct stat`.
@@ -304,7 +310,7 @@ pub fn chroot(path: &CStr) -> SysResult<()> {
 pub fn getcwd(buf: &mut [u8]) -> SysResult<&[u8]> {
     // SAFETY: buf is writable for its length.
     let n = unsafe { sc!(getcwd, buf.as_mut_ptr(), buf.len()) }?;
-    Ok(&buf[..n.saturating_sub(1)])
+    Ok(head(buf, n.saturating_sub(1)))
 }
 
 /// `mode_t umask(mode_t mask)`
@@ -323,7 +329,7 @@ pub struct DirEntry {
 
 impl DirEntry {
     pub fn name(&self) -> &[u8] {
-        &self.name[..self.name_len as usize]
+        head(&self.name, self.name_len as usize)
     }
     /// The name as a C string (names never contain NUL).
     pub fn cname(&self) -> &CStr {
@@ -371,14 +377,16 @@ impl Dir {
             }
         }
         // struct linux_dirent64 { u64 ino; i64 off; u16 reclen; u8 type; char name[]; }
-        let rec = &self.buf[self.pos..self.len];
-        let ino = u64::from_ne_bytes(rec[0..8].try_into().unwrap_or([0; 8]));
-        let reclen = u16::from_ne_bytes([rec[16], rec[17]]) as usize;
-        let kind = rec[18];
-        let name_area = &rec[19..reclen.min(rec.len())];
+        let rec = self.buf.get(self.pos..self.len).unwrap_or_default();
+        let (Some(ino), Some(&[r0, r1, kind]), Some(names)) = (rec.get(..8), rec.get(16..19), rec.get(19..)) else {
+            return Err(Errno::EIO);
+        };
+        let ino = u64::from_ne_bytes(ino.try_into().unwrap_or([0; 8]));
+        let reclen = u16::from_ne_bytes([r0, r1]) as usize;
+        let name_area = names.get(..reclen.saturating_sub(19)).unwrap_or(names);
         let n = name_area.iter().position(|&c| c == 0).unwrap_or(name_area.len()).min(255);
         let mut e = DirEntry { ino, kind, name_len: n as u8, name: [0; 256] };
-        e.name[..n].copy_from_slice(&name_area[..n]);
+        e.name.get_mut(..n).unwrap_or_default().copy_from_slice(head(name_area, n));
         self.pos += reclen.max(1);
         Ok(Some(e))
     }
@@ -388,7 +396,7 @@ impl Dir {
 pub fn read_file<'a>(dir: Fd, path: &CStr, buf: &'a mut [u8]) -> SysResult<&'a [u8]> {
     let fd = openat(dir, path, O_RDONLY | O_CLOEXEC, 0)?;
     let n = read_full(fd.fd(), buf)?;
-    Ok(&buf[..n])
+    Ok(head(buf, n))
 }
 
 /// Write `data` to an existing file (cgroup and /proc knobs): one write(2),
@@ -409,7 +417,7 @@ pub fn read_to_vec(dir: Fd, path: &CStr) -> SysResult<alloc::vec::Vec<u8>> {
         if n == 0 {
             return Ok(v);
         }
-        v.extend_from_slice(&chunk[..n]);
+        v.extend_from_slice(head(&chunk, n));
     }
 }
 
@@ -452,7 +460,7 @@ mod tests {
 pub fn llistxattr<'a>(path: &CStr, buf: &'a mut [u8]) -> SysResult<&'a [u8]> {
     // SAFETY: path is NUL-terminated; buf is writable for its length.
     let n = unsafe { sc!(llistxattr, path.as_ptr(), buf.as_mut_ptr(), buf.len()) }?;
-    Ok(&buf[..n])
+    Ok(head(buf, n))
 }
 
 /// `ssize_t copy_file_range(int in, NULL, int out, NULL, size_t len, 0)`:
