@@ -244,10 +244,13 @@ pub fn parse_record(text: &[u8], store: &[u8]) -> Result<ImageRecord, &'static s
             return false;
         };
         let c = &mut r.config;
-        match key {
-            b"name" => r.name = v,
-            b"id" => r.id = v,
-            b"layer" => {
+        // A key table and a match on its index: a match on byte strings
+        // compiles to a length test and a compare per arm.
+        const KEYS: [&[u8]; 7] = [b"name", b"id", b"layer", b"env", b"entrypoint", b"cmd", b"workdir"];
+        match KEYS.iter().position(|k| *k == key) {
+            Some(0) => r.name = v,
+            Some(1) => r.id = v,
+            Some(2) => {
                 let Some(hex) = v.strip_prefix("sha256:").filter(|h| is_hex64(h.as_bytes())) else {
                     why = "bad layer digest";
                     return false;
@@ -258,11 +261,11 @@ pub fn parse_record(text: &[u8], store: &[u8]) -> Result<ImageRecord, &'static s
                 r.layers.push(p);
                 r.diff_ids.push(v);
             }
-            b"env" => c.env.push(v),
-            b"entrypoint" => c.entrypoint.push(v),
-            b"cmd" => c.cmd.push(v),
-            b"workdir" => c.working_dir = v,
-            b"user" => c.user = v,
+            Some(3) => c.env.push(v),
+            Some(4) => c.entrypoint.push(v),
+            Some(5) => c.cmd.push(v),
+            Some(6) => c.working_dir = v,
+            _ if key == b"user" => c.user = v,
             _ => {}
         }
         true
