@@ -19,7 +19,15 @@ mod lz;
 fn main() {
     // --icf=all folds identical functions (same-layout monomorphizations):
     // measured 1.1 KB off husk. Nothing in husk compares function addresses.
-    let args = ["-nostartfiles", "-nostdlib", "-static", "-no-pie", "-Wl,--gc-sections", "-Wl,--build-id=none", "-Wl,--icf=all"];
+    let args = [
+        "-nostartfiles",
+        "-nostdlib",
+        "-static",
+        "-no-pie",
+        "-Wl,--gc-sections",
+        "-Wl,--build-id=none",
+        "-Wl,--icf=all",
+    ];
     for arg in args {
         println!("cargo:rustc-link-arg-bins={arg}");
     }

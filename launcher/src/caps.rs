@@ -23,29 +23,13 @@ pub struct CapPlan {
 /// came from --cap-add), running as `uid`, on a kernel whose highest
 /// capability is `last_cap`.
 pub fn plan(set: u64, added: u64, uid: u32, last_cap: u32) -> CapPlan {
-    let known = if last_cap >= 63 {
-        !0
-    } else {
-        (1u64 << (last_cap + 1)) - 1
-    };
+    let known = if last_cap >= 63 { !0 } else { (1u64 << (last_cap + 1)) - 1 };
     let set = set & known;
     if uid == 0 {
-        CapPlan {
-            bounding: set,
-            permitted: set,
-            effective: set,
-            inheritable: 0,
-            ambient: 0,
-        }
+        CapPlan { bounding: set, permitted: set, effective: set, inheritable: 0, ambient: 0 }
     } else {
         let a = added & set;
-        CapPlan {
-            bounding: set,
-            permitted: a,
-            effective: a,
-            inheritable: a,
-            ambient: a,
-        }
+        CapPlan { bounding: set, permitted: a, effective: a, inheritable: a, ambient: a }
     }
 }
 
@@ -58,22 +42,13 @@ mod tests {
     fn root_gets_the_set_and_users_only_what_they_asked() {
         let p = plan(DOCKER_DEFAULT, 0, 0, 40);
         assert_eq!(
-            (
-                p.bounding,
-                p.permitted,
-                p.effective,
-                p.inheritable,
-                p.ambient
-            ),
+            (p.bounding, p.permitted, p.effective, p.inheritable, p.ambient),
             (0xa80425fb, 0xa80425fb, 0xa80425fb, 0, 0)
         );
         let p = plan(DOCKER_DEFAULT, 0, 1000, 40);
         assert_eq!((p.bounding, p.permitted, p.ambient), (0xa80425fb, 0, 0));
         let p = plan(DOCKER_DEFAULT | 1 << 12, 1 << 12, 1000, 40);
-        assert_eq!(
-            (p.permitted, p.inheritable, p.ambient),
-            (1 << 12, 1 << 12, 1 << 12)
-        );
+        assert_eq!((p.permitted, p.inheritable, p.ambient), (1 << 12, 1 << 12, 1 << 12));
         // A capability the kernel does not know is left out of every set.
         assert_eq!(plan(1 << 40 | 1, 0, 0, 39).bounding, 1);
     }

@@ -139,8 +139,22 @@ impl Layout {
 /// Where cgroup2 is probed without /proc, then the controller names a v1
 /// mount option can be (others are options such as `rw`, `name=systemd`).
 const PROBED: [&str; 16] = [
-    "", "unified", "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
-    "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc",
+    "",
+    "unified",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "net_prio",
+    "blkio",
+    "perf_event",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
 ];
 
 /// The cgroup mounts of a /proc/PID/mountinfo text. A later mount on the
@@ -240,9 +254,8 @@ fn layout_from(mounts: Vec<Mount>) -> Result<Layout, Error> {
             }
         }
     }
-    Layout::new(v2, v1).ok_or_else(|| {
-        Error::msg("find cgroups in", b"/proc/self/mountinfo", "no cgroup filesystem is mounted")
-    })
+    Layout::new(v2, v1)
+        .ok_or_else(|| Error::msg("find cgroups in", b"/proc/self/mountinfo", "no cgroup filesystem is mounted"))
 }
 
 /// Find the host's cgroup layout: mounts from /proc/self/mountinfo (or
@@ -378,12 +391,7 @@ impl Cgroup {
     /// the missing controller), create `<mount>/<parent>/<name>` in every
     /// hierarchy needed, and write the limits. On failure, everything created
     /// is removed before the error is returned.
-    pub fn create(
-        layout: &Layout,
-        parent: &str,
-        name: &str,
-        res: &Resources,
-    ) -> Result<Cgroup, Error> {
+    pub fn create(layout: &Layout, parent: &str, name: &str, res: &Resources) -> Result<Cgroup, Error> {
         create_in(&Cgroupfs, layout, parent, name, res)
     }
 
@@ -431,13 +439,7 @@ static MISSING: [&str; 3] = [
     "no such controller, neither on a v1 hierarchy nor in the cgroup2 root",
 ];
 
-fn create_in<K: Kernel>(
-    k: &K,
-    layout: &Layout,
-    parent: &str,
-    name: &str,
-    res: &Resources,
-) -> Result<Cgroup, Error> {
+fn create_in<K: Kernel>(k: &K, layout: &Layout, parent: &str, name: &str, res: &Resources) -> Result<Cgroup, Error> {
     check_names(parent, name)?;
     plan::validate(res)?;
 
@@ -562,10 +564,7 @@ fn write_limits(leaf: &str, h: &Hierarchy, v2: bool, res: &Resources, mask: u32)
     for (row, &(c, names)) in files[..plan::PLANNED].iter().enumerate() {
         let ctrl = &CONTROLLERS[c];
         let mut v = Vec::new();
-        if mask & 1 << c == 0
-            || !h.has(if v2 { ctrl.v2 } else { ctrl.v1 })
-            || !plan::value(res, row, v2, &mut v)
-        {
+        if mask & 1 << c == 0 || !h.has(if v2 { ctrl.v2 } else { ctrl.v1 }) || !plan::value(res, row, v2, &mut v) {
             continue;
         }
         match write_knob(leaf, names[i], &v) {

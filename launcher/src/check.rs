@@ -106,8 +106,7 @@ pub fn probe() -> Report {
         overlay: has_overlay(&read(c"/proc/filesystems")),
         clone3: process::clone3_probe(false),
         into_cgroup: process::clone3_probe(true),
-        openat2: fs::openat2(Fd::CWD, c"/", fs::O_PATH | fs::O_CLOEXEC, 0, fs::RESOLVE_IN_ROOT)
-            .map(drop),
+        openat2: fs::openat2(Fd::CWD, c"/", fs::O_PATH | fs::O_CLOEXEC, 0, fs::RESOLVE_IN_ROOT).map(drop),
         seccomp: seccomp_field(&read(c"/proc/self/status")),
     }
 }
@@ -117,12 +116,10 @@ pub fn probe() -> Report {
 fn probe_ns(flag: i32) -> NsProbe {
     match unshare_in_child(flag) {
         Ok(()) => NsProbe::Yes,
-        Err(Errno::EPERM) if flag != ns::CLONE_NEWUSER => {
-            match unshare_in_child(flag | ns::CLONE_NEWUSER) {
-                Ok(()) => NsProbe::InUserNs,
-                Err(_) => NsProbe::No(Errno::EPERM),
-            }
-        }
+        Err(Errno::EPERM) if flag != ns::CLONE_NEWUSER => match unshare_in_child(flag | ns::CLONE_NEWUSER) {
+            Ok(()) => NsProbe::InUserNs,
+            Err(_) => NsProbe::No(Errno::EPERM),
+        },
         Err(e) => NsProbe::No(e),
     }
 }
@@ -230,7 +227,9 @@ pub fn render<S: Sink>(r: &Report, out: &mut S) {
     match (r.clone3, r.into_cgroup) {
         (Errno::ENOSYS, _) => no(out, Errno::ENOSYS).s("clone, then cgroup.procs before the child runs\n"),
         (_, Errno::EBADF) if v2_only => out.s("yes (CLONE_INTO_CGROUP)\n"),
-        (_, Errno::EBADF) => out.s("yes (CLONE_INTO_CGROUP when only the v2 cgroup is used; else cgroup.procs first)\n"),
+        (_, Errno::EBADF) => {
+            out.s("yes (CLONE_INTO_CGROUP when only the v2 cgroup is used; else cgroup.procs first)\n")
+        }
         _ => out.s("yes, without CLONE_INTO_CGROUP (before 5.7): cgroup.procs before the child runs\n"),
     };
     out.s("openat2     ");
@@ -241,10 +240,7 @@ pub fn render<S: Sink>(r: &Report, out: &mut S) {
     out.s("seccomp     ");
     match r.seccomp {
         Some(0) => out.s("yes (husk adds no filter)\n"),
-        Some(m) => out
-            .s("yes, this process already runs in mode ")
-            .u(m)
-            .s(" (probes may see a filter's ENOSYS)\n"),
+        Some(m) => out.s("yes, this process already runs in mode ").u(m).s(" (probes may see a filter's ENOSYS)\n"),
         None => out.s("no (no Seccomp: in /proc/self/status)\n"),
     };
     match verdict(r) {
@@ -330,21 +326,12 @@ mod tests {
         .unwrap();
         Report {
             euid: 0,
-            ns: vec![
-                ("mnt", mnt),
-                ("pid", NsProbe::Yes),
-                ("cgroup", NsProbe::No(Errno::EINVAL)),
-                ("user", user),
-            ],
+            ns: vec![("mnt", mnt), ("pid", NsProbe::Yes), ("cgroup", NsProbe::No(Errno::EINVAL)), ("user", user)],
             max_user_namespaces: Some(7),
             cgroup: if cgroup {
                 Ok(layout)
             } else {
-                Err(Error::msg(
-                    "find cgroups in",
-                    b"/proc/self/mountinfo",
-                    "no cgroup filesystem is mounted",
-                ))
+                Err(Error::msg("find cgroups in", b"/proc/self/mountinfo", "no cgroup filesystem is mounted"))
             },
             overlay: false,
             clone3: Errno::ENOSYS,
@@ -383,36 +370,23 @@ verdict     husk run works here
 
     #[test]
     fn verdict_fails_only_when_run_cannot_work() {
-        assert_eq!(
-            verdict(&report(NsProbe::Yes, NsProbe::No(Errno::ENOSPC), true)),
-            None
-        );
-        assert_eq!(
-            verdict(&report(NsProbe::No(Errno::EPERM), NsProbe::Yes, true)),
-            Some("no mount namespace")
-        );
-        assert_eq!(
-            verdict(&report(NsProbe::Yes, NsProbe::Yes, false)),
-            Some("no cgroup filesystem")
-        );
-        assert_eq!(
-            verdict(&report(NsProbe::InUserNs, NsProbe::Yes, true)),
-            None
-        );
+        assert_eq!(verdict(&report(NsProbe::Yes, NsProbe::No(Errno::ENOSPC), true)), None);
+        assert_eq!(verdict(&report(NsProbe::No(Errno::EPERM), NsProbe::Yes, true)), Some("no mount namespace"));
+        assert_eq!(verdict(&report(NsProbe::Yes, NsProbe::Yes, false)), Some("no cgroup filesystem"));
+        assert_eq!(verdict(&report(NsProbe::InUserNs, NsProbe::Yes, true)), None);
         assert_eq!(
             verdict(&report(NsProbe::InUserNs, NsProbe::No(Errno::ENOSPC), true)),
             Some("no user namespace for a rootless run")
         );
         let t = text(&report(NsProbe::No(Errno::EPERM), NsProbe::Yes, false));
+        assert!(t.contains("mnt ns      no (EPERM): husk run cannot work\n"), "{t}");
         assert!(
-            t.contains("mnt ns      no (EPERM): husk run cannot work\n"),
+            t.contains(
+                "cgroup      none: husk: find cgroups in /proc/self/mountinfo: no cgroup filesystem is mounted\n"
+            ),
             "{t}"
         );
-        assert!(t.contains("cgroup      none: husk: find cgroups in /proc/self/mountinfo: no cgroup filesystem is mounted\n"), "{t}");
-        assert!(
-            t.ends_with("verdict     husk run cannot work here: no mount namespace\n"),
-            "{t}"
-        );
+        assert!(t.ends_with("verdict     husk run cannot work here: no mount namespace\n"), "{t}");
     }
 
     #[test]
@@ -428,10 +402,7 @@ verdict     husk run works here
     fn proc_parsers() {
         assert!(has_overlay(b"nodev\tsysfs\nnodev\toverlay\n"));
         assert!(!has_overlay(b"nodev\toverlayfs2\n"));
-        assert_eq!(
-            seccomp_field(b"Name:\tx\nSeccomp:\t2\nSeccomp_filters:\t1\n"),
-            Some(2)
-        );
+        assert_eq!(seccomp_field(b"Name:\tx\nSeccomp:\t2\nSeccomp_filters:\t1\n"), Some(2));
         assert_eq!(seccomp_field(b"Name:\tx\n"), None);
     }
 
@@ -449,11 +420,7 @@ verdict     husk run works here
         assert_eq!(r.overlay, fs.lines().any(|l| l.ends_with("\toverlay")));
         for (n, p) in &r.ns {
             let exists = std::path::Path::new(&format!("/proc/self/ns/{n}")).exists();
-            assert_eq!(
-                exists,
-                !matches!(p, NsProbe::No(Errno::EINVAL)),
-                "{n}: {p:?}"
-            );
+            assert_eq!(exists, !matches!(p, NsProbe::No(Errno::EINVAL)), "{n}: {p:?}");
         }
     }
 }

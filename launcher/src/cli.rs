@@ -130,10 +130,47 @@ const OPTS: [&str; 41] = [
 const KINDS: [Opt; 41] = {
     use Opt::*;
     [
-        Image, Store, Name, Hostname, Domainname, Share, Userns, UidMap, GidMap, Join, ReadOnly,
-        Upper, Bind, Tmpfs, Memory, MemorySwap, Cpus, CpuWeight, IoWeight, Pids, CpusetCpus,
-        CpusetMems, CgroupParent, CapAdd, CapDrop, AllowNewPrivs, User, User, Env, Env, Workdir,
-        Workdir, Rlimit, NoInit, InitPath, Root, Help, Help, Detach, Detach, Rm,
+        Image,
+        Store,
+        Name,
+        Hostname,
+        Domainname,
+        Share,
+        Userns,
+        UidMap,
+        GidMap,
+        Join,
+        ReadOnly,
+        Upper,
+        Bind,
+        Tmpfs,
+        Memory,
+        MemorySwap,
+        Cpus,
+        CpuWeight,
+        IoWeight,
+        Pids,
+        CpusetCpus,
+        CpusetMems,
+        CgroupParent,
+        CapAdd,
+        CapDrop,
+        AllowNewPrivs,
+        User,
+        User,
+        Env,
+        Env,
+        Workdir,
+        Workdir,
+        Rlimit,
+        NoInit,
+        InitPath,
+        Root,
+        Help,
+        Help,
+        Detach,
+        Detach,
+        Rm,
     ]
 };
 
@@ -230,13 +267,7 @@ fn lookup(a: &[u8]) -> Result<(&'static str, Opt, Option<&[u8]>)> {
 /// Apply one option. On a refusal `obj` is what the message shows: the
 /// value, unless a part of it is to blame.
 #[inline(never)]
-fn apply<'a>(
-    c: &mut Container,
-    caps: &mut [u64; 2],
-    opt: Opt,
-    v: &'a [u8],
-    obj: &mut &'a [u8],
-) -> Bad {
+fn apply<'a>(c: &mut Container, caps: &mut [u64; 2], opt: Opt, v: &'a [u8], obj: &mut &'a [u8]) -> Bad {
     let r = &mut c.resources;
     match opt {
         // Checked ASCII text into an Option<String>.
@@ -244,11 +275,7 @@ fn apply<'a>(
             const HOST: &str = "bad host name: want 1 to 64 of [A-Za-z0-9_.-]";
             const LIST: &str = "want a list like 0-3,6";
             let (ok, why, slot) = match opt {
-                Opt::Name => (
-                    valid_name(v),
-                    "bad name: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
-                    &mut c.name,
-                ),
+                Opt::Name => (valid_name(v), "bad name: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", &mut c.name),
                 Opt::Hostname => (name_chars(v), HOST, &mut c.hostname),
                 Opt::Domainname => (name_chars(v), HOST, &mut c.domainname),
                 Opt::CpusetCpus => (valid_cpu_list(v), LIST, &mut r.cpuset_cpus),
@@ -261,8 +288,7 @@ fn apply<'a>(
         }
         Opt::Share => {
             for item in v.split(|&b| b == b',') {
-                const SHAREABLE: i32 =
-                    CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWCGROUP;
+                const SHAREABLE: i32 = CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWCGROUP;
                 c.namespaces &= !match ns::kind_flag(item) {
                     Some(ns::CLONE_NEWNS) => return Err("the mount namespace is always new"),
                     Some(f) if f & SHAREABLE != 0 => f,
@@ -281,11 +307,7 @@ fn apply<'a>(
         }
         Opt::UidMap | Opt::GidMap => {
             let m = parse_map(v).ok_or("want INSIDE:OUTSIDE:COUNT")?;
-            let maps = if opt == Opt::UidMap {
-                &mut c.uid_maps
-            } else {
-                &mut c.gid_maps
-            };
+            let maps = if opt == Opt::UidMap { &mut c.uid_maps } else { &mut c.gid_maps };
             // The kernel takes at most 340 lines (linux/user_namespace.h).
             if maps.len() == 340 {
                 return Err("too many maps (340 at most)");
@@ -304,10 +326,7 @@ fn apply<'a>(
             if c.joins.iter().any(|j| j.kind == kind) {
                 return Err("this namespace type is joined twice");
             }
-            c.joins.push(Join {
-                kind,
-                path: path.to_vec(),
-            });
+            c.joins.push(Join { kind, path: path.to_vec() });
         }
         // A path into an Option<Vec<u8>>.
         Opt::Upper | Opt::Root | Opt::Image | Opt::Store | Opt::Workdir => {
@@ -331,10 +350,7 @@ fn apply<'a>(
             };
             *obj = dst;
             check_dst(dst)?;
-            c.tmpfs.push(Tmpfs {
-                dst: dst.to_vec(),
-                size,
-            });
+            c.tmpfs.push(Tmpfs { dst: dst.to_vec(), size });
         }
         Opt::Memory | Opt::MemorySwap => {
             let n = parse_size(v).filter(|&n| n > 0).ok_or(BAD_SIZE)?;
@@ -348,32 +364,18 @@ fn apply<'a>(
         }
         Opt::Cpus => r.cpus_milli = Some(parse_cpus(v).ok_or("want a number of CPUs like 1.5")?),
         Opt::CpuWeight | Opt::IoWeight => {
-            let w = Some(
-                parse_u64(v)
-                    .filter(|w| (1..=10000).contains(w))
-                    .ok_or("want 1..10000")? as u32,
-            );
+            let w = Some(parse_u64(v).filter(|w| (1..=10000).contains(w)).ok_or("want 1..10000")? as u32);
             if opt == Opt::CpuWeight {
                 r.cpu_weight = w;
             } else {
                 r.io_weight = w;
             }
         }
-        Opt::Pids => {
-            r.pids = Some(
-                parse_u64(v)
-                    .filter(|&n| n > 0)
-                    .ok_or("want a positive number")?,
-            )
-        }
+        Opt::Pids => r.pids = Some(parse_u64(v).filter(|&n| n > 0).ok_or("want a positive number")?),
         Opt::CgroupParent => {
             let p = v.strip_prefix(b"/").unwrap_or(v);
             match core::str::from_utf8(p) {
-                Ok(s)
-                    if !p
-                        .split(|&b| b == b'/')
-                        .any(|s| matches!(s, b"" | b"." | b"..")) =>
-                {
+                Ok(s) if !p.split(|&b| b == b'/').any(|s| matches!(s, b"" | b"." | b"..")) => {
                     c.cgroup_parent.clear();
                     c.cgroup_parent.push_str(s);
                 }
@@ -394,18 +396,12 @@ fn apply<'a>(
             }
             c.env.push(v.to_vec());
         }
-        Opt::Rlimit => c
-            .rlimits
-            .push(parse_rlimit(v).ok_or("want NAME=SOFT[:HARD] with SOFT <= HARD")?),
+        Opt::Rlimit => c.rlimits.push(parse_rlimit(v).ok_or("want NAME=SOFT[:HARD] with SOFT <= HARD")?),
         Opt::NoInit | Opt::InitPath => {
             if c.init != Init::Builtin {
                 return Err("--init and --no-init exclude each other");
             }
-            c.init = if opt == Opt::NoInit {
-                Init::None
-            } else {
-                Init::Path(nonempty(v)?.to_vec())
-            };
+            c.init = if opt == Opt::NoInit { Init::None } else { Init::Path(nonempty(v)?.to_vec()) };
         }
         Opt::Help => {}
     }
@@ -421,8 +417,7 @@ fn finish(c: &mut Container, caps: [u64; 2]) -> Result<()> {
         ("run", "missing COMMAND (see husk run --help)")
     } else if c.read_only && c.upper.is_some() {
         ("--read-only", "excludes --upper")
-    } else if matches!(c.resources, crate::cgroup::Resources { memory: Some(m), memory_swap: Some(s), .. } if s < m)
-    {
+    } else if matches!(c.resources, crate::cgroup::Resources { memory: Some(m), memory_swap: Some(s), .. } if s < m) {
         ("--memory-swap", "must be at least --memory")
     } else {
         ("", "")
@@ -438,16 +433,8 @@ fn finish(c: &mut Container, caps: [u64; 2]) -> Result<()> {
     // Docker's rule: an explicit add wins over a drop of ALL, and an explicit
     // drop wins over an add of ALL.
     let [add, drop] = caps;
-    let drop = if drop == ALL_CAPS {
-        ALL_CAPS & !add
-    } else {
-        drop
-    };
-    let add = if add == ALL_CAPS {
-        ALL_CAPS & !drop
-    } else {
-        add
-    };
+    let drop = if drop == ALL_CAPS { ALL_CAPS & !add } else { drop };
+    let add = if add == ALL_CAPS { ALL_CAPS & !drop } else { add };
     c.caps.set = (c.caps.set & !drop) | add;
     c.caps.added = add & c.caps.set;
     Ok(())
@@ -473,11 +460,7 @@ fn parse_rootfs(c: &mut Container, a: &[u8]) -> Result<()> {
 /// `:` layers and `\` escapes: refuse them rather than mount something else.
 pub fn check_layer(layer: &[u8]) -> Result<()> {
     if layer.iter().any(|&b| b == b',' || b == b':' || b == b'\\') {
-        return Err(Error::msg(
-            "rootfs",
-            layer,
-            "overlay layer paths may not contain ',' ':' or '\\'",
-        ));
+        return Err(Error::msg("rootfs", layer, "overlay layer paths may not contain ',' ':' or '\\'"));
     }
     Ok(())
 }
@@ -489,9 +472,7 @@ pub fn valid_name(s: &[u8]) -> bool {
 
 /// 1 to 64 of `[A-Za-z0-9_.-]`: names and host names.
 fn name_chars(s: &[u8]) -> bool {
-    (1..=64).contains(&s.len())
-        && s.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    (1..=64).contains(&s.len()) && s.iter().all(|&b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 /// A size with an optional k/m/g suffix (powers of 1024), no overflow.
@@ -527,13 +508,12 @@ pub fn parse_cpus(s: &[u8]) -> Option<u64> {
 /// `0-3,5`: what cpuset.cpus and cpuset.mems accept.
 fn valid_cpu_list(s: &[u8]) -> bool {
     !s.is_empty()
-        && s.split(|&b| b == b',')
-            .all(|r| match split_at_byte(r, b'-') {
-                None => parse_u64(r).is_some(),
-                Some((a, b)) => {
-                    matches!((parse_u64(a), parse_u64(b)), (Some(a), Some(b)) if a <= b)
-                }
-            })
+        && s.split(|&b| b == b',').all(|r| match split_at_byte(r, b'-') {
+            None => parse_u64(r).is_some(),
+            Some((a, b)) => {
+                matches!((parse_u64(a), parse_u64(b)), (Some(a), Some(b)) if a <= b)
+            }
+        })
 }
 
 fn parse_map(s: &[u8]) -> Option<IdMap> {
@@ -547,11 +527,7 @@ fn parse_map(s: &[u8]) -> Option<IdMap> {
     if it.next().is_some() || count == 0 || inside + count > end || outside + count > end {
         return None;
     }
-    Some(IdMap {
-        inside: inside as u32,
-        outside: outside as u32,
-        count: count as u32,
-    })
+    Some(IdMap { inside: inside as u32, outside: outside as u32, count: count as u32 })
 }
 
 fn parse_bind<'a>(v: &'a [u8], obj: &mut &'a [u8]) -> Bad<Bind> {
@@ -563,11 +539,7 @@ fn parse_bind<'a>(v: &'a [u8], obj: &mut &'a [u8]) -> Bad<Bind> {
     }
     *obj = dst;
     check_dst(dst)?;
-    Ok(Bind {
-        src: src.to_vec(),
-        dst: dst.to_vec(),
-        read_only,
-    })
+    Ok(Bind { src: src.to_vec(), dst: dst.to_vec(), read_only })
 }
 
 /// A path inside the container: absolute, and no `..` that could climb out.
@@ -592,10 +564,7 @@ pub fn parse_user(v: &[u8]) -> Option<UserSpec> {
         Some(g) => Some(parse_id(g)?),
         None => None,
     };
-    Some(UserSpec {
-        user: parse_id(u)?,
-        group,
-    })
+    Some(UserSpec { user: parse_id(u)?, group })
 }
 
 fn parse_id(s: &[u8]) -> Option<Id> {
@@ -635,16 +604,10 @@ fn parse_rlimit(v: &[u8]) -> Option<Rlimit> {
         Some((p, rest)) if !rest.is_empty() && p.eq_ignore_ascii_case(b"RLIMIT_") => rest,
         _ => name,
     };
-    let resource = RLIMITS
-        .iter()
-        .position(|r| r.as_bytes().eq_ignore_ascii_case(name))? as u32;
+    let resource = RLIMITS.iter().position(|r| r.as_bytes().eq_ignore_ascii_case(name))? as u32;
     let (s, h) = split2(vals).unwrap_or((vals, vals));
     let (soft, hard) = (limit(s)?, limit(h)?);
-    (soft <= hard).then_some(Rlimit {
-        resource,
-        soft,
-        hard,
-    })
+    (soft <= hard).then_some(Rlimit { resource, soft, hard })
 }
 
 fn limit(s: &[u8]) -> Option<u64> {
@@ -670,7 +633,6 @@ fn nonempty(v: &[u8]) -> Bad<&[u8]> {
     Ok(v)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -692,10 +654,7 @@ mod tests {
     fn a_plain_run_has_the_defaults() {
         let c = parse("/srv/rootfs /bin/sh -c true").unwrap();
         assert_eq!(c.layers, vec![b"/srv/rootfs".to_vec()]);
-        assert_eq!(
-            c.command,
-            vec![b"/bin/sh".to_vec(), b"-c".to_vec(), b"true".to_vec()]
-        );
+        assert_eq!(c.command, vec![b"/bin/sh".to_vec(), b"-c".to_vec(), b"true".to_vec()]);
         assert_eq!(c.namespaces, crate::spec::DEFAULT_NAMESPACES);
         assert_eq!(c.caps.set, husk_sys::caps::DOCKER_DEFAULT);
         assert!(c.no_new_privs && !c.read_only && c.init == Init::Builtin);
@@ -720,60 +679,20 @@ mod tests {
         assert_eq!(c.resources.pids, Some(20));
         assert_eq!(c.resources.cpu_weight, Some(100));
         assert_eq!(c.resources.cpuset_cpus.as_deref(), Some("0-1,3"));
-        assert_eq!(
-            c.binds,
-            vec![Bind {
-                src: b"/src".to_vec(),
-                dst: b"/dst".to_vec(),
-                read_only: true
-            }]
-        );
+        assert_eq!(c.binds, vec![Bind { src: b"/src".to_vec(), dst: b"/dst".to_vec(), read_only: true }]);
         assert_eq!(c.tmpfs[0].size, Some(16 << 20));
         assert_eq!(c.tmpfs[1].size, None);
-        assert_eq!(
-            c.user,
-            Some(UserSpec {
-                user: Id::Num(1000),
-                group: Some(Id::Name(b"users".to_vec()))
-            })
-        );
+        assert_eq!(c.user, Some(UserSpec { user: Id::Num(1000), group: Some(Id::Name(b"users".to_vec())) }));
         assert_eq!(c.env, vec![b"A=1".to_vec()]);
         assert_eq!(c.workdir.as_deref(), Some(&b"/work"[..]));
         assert_eq!(
             c.rlimits,
-            vec![
-                Rlimit {
-                    resource: 7,
-                    soft: 1024,
-                    hard: 4096
-                },
-                Rlimit {
-                    resource: 4,
-                    soft: 0,
-                    hard: 0
-                }
-            ]
+            vec![Rlimit { resource: 7, soft: 1024, hard: 4096 }, Rlimit { resource: 4, soft: 0, hard: 0 }]
         );
-        assert_eq!(
-            c.namespaces & (CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS),
-            0
-        );
+        assert_eq!(c.namespaces & (CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), 0);
         assert_eq!(c.namespaces & CLONE_NEWNS, CLONE_NEWNS);
-        assert_eq!(
-            c.joins,
-            vec![Join {
-                kind: CLONE_NEWUTS,
-                path: b"/proc/1/ns/uts".to_vec()
-            }]
-        );
-        assert_eq!(
-            c.uid_maps,
-            vec![IdMap {
-                inside: 0,
-                outside: 1000,
-                count: 1
-            }]
-        );
+        assert_eq!(c.joins, vec![Join { kind: CLONE_NEWUTS, path: b"/proc/1/ns/uts".to_vec() }]);
+        assert_eq!(c.uid_maps, vec![IdMap { inside: 0, outside: 1000, count: 1 }]);
         assert!(c.wants_userns(0));
         assert_eq!(c.init, Init::Path(b"/sbin/other".to_vec()));
         assert_eq!(c.cgroup_parent, "a/b");
@@ -790,9 +709,7 @@ mod tests {
         let c = parse("-ubin -eX=1 /r x").unwrap();
         assert_eq!(c.user.unwrap().user, Id::Name(b"bin".to_vec()));
         assert_eq!(parse_run(&[b"--help"]).unwrap(), None);
-        assert!(parse("--join user:/proc/1/ns/user /r x")
-            .map(|c| !c.wants_userns(1000))
-            .unwrap());
+        assert!(parse("--join user:/proc/1/ns/user /r x").map(|c| !c.wants_userns(1000)).unwrap());
     }
 
     #[test]
@@ -812,15 +729,7 @@ mod tests {
         assert_eq!(parse_size(b"12"), Some(12));
         assert_eq!(parse_size(b"4k"), Some(4096));
         assert_eq!(parse_size(b"2G"), Some(2 << 30));
-        for bad in [
-            "12x",
-            "-1",
-            "",
-            "m",
-            "1.5g",
-            "99999999999999999999",
-            "17179869184g",
-        ] {
+        for bad in ["12x", "-1", "", "m", "1.5g", "99999999999999999999", "17179869184g"] {
             assert_eq!(parse_size(bad.as_bytes()), None, "{bad}");
         }
         assert_eq!(parse_cpus(b"2"), Some(2000));
@@ -831,25 +740,12 @@ mod tests {
         }
         assert!(valid_cpu_list(b"0") && valid_cpu_list(b"0-3,7,9-10"));
         assert!(
-            !valid_cpu_list(b"3-1")
-                && !valid_cpu_list(b"0,")
-                && !valid_cpu_list(b"a")
-                && !valid_cpu_list(b"1-2-3")
+            !valid_cpu_list(b"3-1") && !valid_cpu_list(b"0,") && !valid_cpu_list(b"a") && !valid_cpu_list(b"1-2-3")
         );
-        assert_eq!(
-            parse_map(b"0:100000:65536"),
-            Some(IdMap {
-                inside: 0,
-                outside: 100000,
-                count: 65536
-            })
-        );
+        assert_eq!(parse_map(b"0:100000:65536"), Some(IdMap { inside: 0, outside: 100000, count: 65536 }));
         assert_eq!(parse_map(b"0:4294967295:2"), None);
         assert_eq!(parse_map(b"0:1:0"), None);
-        assert_eq!(
-            parse_rlimit(b"RLIMIT_NOFILE=unlimited").map(|r| r.soft),
-            Some(RLIM_INFINITY)
-        );
+        assert_eq!(parse_rlimit(b"RLIMIT_NOFILE=unlimited").map(|r| r.soft), Some(RLIM_INFINITY));
         assert_eq!(parse_rlimit(b"nofile=10:5"), None);
         assert_eq!(parse_rlimit(b"bogus=1"), None);
     }
@@ -857,7 +753,8 @@ mod tests {
     #[test]
     fn every_name_finds_its_own_option() {
         // OPTS and KINDS are parallel arrays: a shift would swap options.
-        for (name, want) in [("--image", Opt::Image), ("-u", Opt::User), ("--workdir", Opt::Workdir), ("--rm", Opt::Rm)] {
+        for (name, want) in [("--image", Opt::Image), ("-u", Opt::User), ("--workdir", Opt::Workdir), ("--rm", Opt::Rm)]
+        {
             assert!(lookup(name.as_bytes()).is_ok_and(|(n, o, _)| n == name && o == want), "{name}");
         }
         assert!(lookup(b"--im").is_err() && lookup(b"--memory-swap=1").is_ok_and(|(n, ..)| n == "--memory-swap"));
@@ -875,96 +772,33 @@ mod tests {
     #[test]
     fn bad_input_is_one_clear_line() {
         let table = [
-            (
-                "--bogus /r x",
-                "husk: run --bogus: unknown option (see husk run --help)",
-            ),
-            (
-                "--memory 12x /r x",
-                "husk: --memory 12x: bad size: want N[k|m|g]",
-            ),
-            (
-                "--memory -1 /r x",
-                "husk: --memory -1: bad size: want N[k|m|g]",
-            ),
-            (
-                "--memory 99999999999g /r x",
-                "husk: --memory 99999999999g: bad size: want N[k|m|g]",
-            ),
-            (
-                "--memory 4k /r x",
-                "husk: --memory 4k: too small to start a container (1m at least)",
-            ),
-            (
-                "--cap-add CAP_BOGUS /r x",
-                "husk: --cap-add CAP_BOGUS: unknown capability",
-            ),
+            ("--bogus /r x", "husk: run --bogus: unknown option (see husk run --help)"),
+            ("--memory 12x /r x", "husk: --memory 12x: bad size: want N[k|m|g]"),
+            ("--memory -1 /r x", "husk: --memory -1: bad size: want N[k|m|g]"),
+            ("--memory 99999999999g /r x", "husk: --memory 99999999999g: bad size: want N[k|m|g]"),
+            ("--memory 4k /r x", "husk: --memory 4k: too small to start a container (1m at least)"),
+            ("--cap-add CAP_BOGUS /r x", "husk: --cap-add CAP_BOGUS: unknown capability"),
             ("--bind /a /r x", "husk: --bind /a: want SRC:DST[:ro]"),
-            (
-                "--bind /a:/b:rx /r x",
-                "husk: --bind /a:/b:rx: want SRC:DST[:ro]",
-            ),
-            (
-                "--bind /a:b /r x",
-                "husk: --bind b: must be an absolute path",
-            ),
-            (
-                "--bind /a:/b/../../etc /r x",
-                "husk: --bind /b/../../etc: escapes the root through '..'",
-            ),
-            (
-                "--tmpfs /t:12x /r x",
-                "husk: --tmpfs /t:12x: bad size: want N[k|m|g]",
-            ),
-            (
-                "--name -bad /r x",
-                "husk: --name -bad: bad name: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
-            ),
-            (
-                "--read-only --upper /u /r x",
-                "husk: --read-only: excludes --upper",
-            ),
-            (
-                "--share mnt /r x",
-                "husk: --share mnt: the mount namespace is always new",
-            ),
-            (
-                "--join time:/x /r x",
-                "husk: --join time:/x: TYPE is one of net ipc uts pid mnt user cgroup",
-            ),
-            (
-                "--cpus 0 /r x",
-                "husk: --cpus 0: want a number of CPUs like 1.5",
-            ),
+            ("--bind /a:/b:rx /r x", "husk: --bind /a:/b:rx: want SRC:DST[:ro]"),
+            ("--bind /a:b /r x", "husk: --bind b: must be an absolute path"),
+            ("--bind /a:/b/../../etc /r x", "husk: --bind /b/../../etc: escapes the root through '..'"),
+            ("--tmpfs /t:12x /r x", "husk: --tmpfs /t:12x: bad size: want N[k|m|g]"),
+            ("--name -bad /r x", "husk: --name -bad: bad name: want [A-Za-z0-9][A-Za-z0-9_.-]{0,63}"),
+            ("--read-only --upper /u /r x", "husk: --read-only: excludes --upper"),
+            ("--share mnt /r x", "husk: --share mnt: the mount namespace is always new"),
+            ("--join time:/x /r x", "husk: --join time:/x: TYPE is one of net ipc uts pid mnt user cgroup"),
+            ("--cpus 0 /r x", "husk: --cpus 0: want a number of CPUs like 1.5"),
             ("--pids 0 /r x", "husk: --pids 0: want a positive number"),
-            (
-                "--cpu-weight 10001 /r x",
-                "husk: --cpu-weight 10001: want 1..10000",
-            ),
-            (
-                "--rlimit nofile=2:1 /r x",
-                "husk: --rlimit nofile=2:1: want NAME=SOFT[:HARD] with SOFT <= HARD",
-            ),
-            (
-                "--no-init --init /i /r x",
-                "husk: --init /i: --init and --no-init exclude each other",
-            ),
+            ("--cpu-weight 10001 /r x", "husk: --cpu-weight 10001: want 1..10000"),
+            ("--rlimit nofile=2:1 /r x", "husk: --rlimit nofile=2:1: want NAME=SOFT[:HARD] with SOFT <= HARD"),
+            ("--no-init --init /i /r x", "husk: --init /i: --init and --no-init exclude each other"),
             ("-e NOVALUE /r x", "husk: -e NOVALUE: want KEY=VALUE"),
-            (
-                "--memory 2m --memory-swap 1m /r x",
-                "husk: --memory-swap: must be at least --memory",
-            ),
-            (
-                "--read-only=yes /r x",
-                "husk: --read-only --read-only=yes: takes no value",
-            ),
+            ("--memory 2m --memory-swap 1m /r x", "husk: --memory-swap: must be at least --memory"),
+            ("--read-only=yes /r x", "husk: --read-only --read-only=yes: takes no value"),
             ("/r", "husk: run: missing COMMAND (see husk run --help)"),
             ("--name", "husk: --name: needs a value"),
             ("", "husk: run: missing ROOTFS (see husk run --help)"),
-            (
-                "/a::/b x",
-                "husk: rootfs /a::/b: empty layer in DIR:DIR:...",
-            ),
+            ("/a::/b x", "husk: rootfs /a::/b: empty layer in DIR:DIR:..."),
         ];
         for (line, want) in table {
             assert_eq!(err(line), want, "{line}");

@@ -13,9 +13,7 @@ use crate::host::Launch;
 use crate::mounts::{self, RootPlan};
 use crate::sync::{self, Msg};
 use husk_sys::fs;
-use husk_sys::ns::{
-    self, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS,
-};
+use husk_sys::ns::{self, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS};
 use husk_sys::process::{self, prctl, PR_SET_PDEATHSIG};
 use husk_sys::signal::{SIGCHLD, SIGKILL};
 use husk_sys::{Context, Errno, Error, Fd, OwnedFd};
@@ -84,9 +82,7 @@ fn set_up(l: &Launch, sock: Fd) -> Result<(), Error> {
 
 /// If the host stage dies while we set up, so do we: nobody would clean up.
 fn die_with_the_host() -> Result<(), Error> {
-    prctl(PR_SET_PDEATHSIG, SIGKILL as u64, 0, 0, 0)
-        .map(|_| ())
-        .ctx("prctl PR_SET_PDEATHSIG")
+    prctl(PR_SET_PDEATHSIG, SIGKILL as u64, 0, 0, 0).map(|_| ()).ctx("prctl PR_SET_PDEATHSIG")
 }
 
 /// Block until the host stage has placed us in the cgroup and written our
@@ -104,15 +100,8 @@ fn wait_for_go(sock: Fd) -> Result<(), Error> {
 /// only to children, fork the process that becomes PID 1. It is created
 /// with CLONE_PARENT so the host stage waits for it directly.
 fn enter_namespaces(l: &Launch, sock: Fd) -> Result<(), Error> {
-    let order = [
-        CLONE_NEWUSER,
-        ns::CLONE_NEWIPC,
-        CLONE_NEWUTS,
-        CLONE_NEWNET,
-        CLONE_NEWPID,
-        CLONE_NEWCGROUP,
-        ns::CLONE_NEWNS,
-    ];
+    let order =
+        [CLONE_NEWUSER, ns::CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWCGROUP, ns::CLONE_NEWNS];
     for kind in order {
         for (k, fd, path) in &l.joins {
             if *k == kind {
@@ -201,15 +190,8 @@ fn bring_up_loopback(l: &Launch) -> Result<(), Error> {
 /// until we are the container's user, so its permissions apply.
 fn make_workdir(l: &Launch) -> Result<(), Error> {
     if let Some(w) = &l.c.workdir {
-        let root = fs::openat(
-            Fd::CWD,
-            c"/",
-            fs::O_PATH | fs::O_DIRECTORY | fs::O_CLOEXEC,
-            0,
-        )
-        .at("open", b"/")?;
+        let root = fs::openat(Fd::CWD, c"/", fs::O_PATH | fs::O_DIRECTORY | fs::O_CLOEXEC, 0).at("open", b"/")?;
         husk_sys::beneath::mkdir_in_root(root.fd(), w, Some(0o755)).at("mkdir workdir", w)?;
     }
     Ok(())
 }
-

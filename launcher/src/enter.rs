@@ -34,8 +34,7 @@ use husk_sys::process::{self as proc, CStrVec, Exit};
 use husk_sys::signal::{self as sig, SigSet};
 use husk_sys::{CBuf, Context, Errno, Error, Fd, OwnedFd, Result, SysResult};
 
-const USAGE: &str =
-    "usage: husk exec [-d] [-u UID[:GID]] [-e KEY=VALUE]... [-w DIR] NAME COMMAND [ARG...]";
+const USAGE: &str = "usage: husk exec [-d] [-u UID[:GID]] [-e KEY=VALUE]... [-w DIR] NAME COMMAND [ARG...]";
 
 /// `husk exec` as parsed.
 #[derive(Default)]
@@ -50,12 +49,6 @@ pub struct Exec<'a> {
     pub command: &'a [&'a [u8]],
 }
 
-/// The options: flags in pairs of short and long spelling (the short one
-/// names the option in errors); all but the first pair take a value.
-const OPTIONS: [&str; 9] = [
-    "-d", "--detach", "-u", "--user", "-e", "--env", "-w", "--workdir", "--root",
-];
-
 /// Parse `husk exec` arguments: options, NAME, then COMMAND with its own
 /// options untouched.
 #[cfg(test)]
@@ -64,57 +57,31 @@ pub fn parse<'a>(args: &'a [&'a [u8]]) -> Result<Exec<'a>> {
     parse_into(args, &mut x).map(|_| x)
 }
 
-/// `parse` into `x`, which starts as `Exec::default()`.
+/// `parse` into `x`, which starts as `Exec::default()`. Option syntax is
+/// the lifecycle commands' (`-u 5`, `-u5`, `--user 5`, `--user=5`).
 pub fn parse_into<'a>(args: &'a [&'a [u8]], x: &mut Exec<'a>) -> Result<()> {
+    use crate::lifecycle::{next_opt, DETACH, ENV, ROOT, USER, WORKDIR};
     let mut i = 0;
-    while let Some(&a) = args.get(i) {
-        let long = a.starts_with(b"--");
-        if a.len() < 2 || a[0] != b'-' {
-            break;
-        }
-        i += 1;
-        if a == b"--" {
-            break;
-        }
-        // `-u 5`, `-u5`, `--user 5`, `--user=5`.
-        let (opt, inline) = match a.iter().position(|&c| c == b'=') {
-            Some(e) if long => (&a[..e], a.get(e + 1..)),
-            _ if long || a.len() == 2 => (a, None),
-            _ => (&a[..2], a.get(2..)),
-        };
-        let k = match OPTIONS.iter().position(|o| o.as_bytes() == opt) {
-            Some(0 | 1) if inline.is_none() => {
+    while let Some((opt, v)) = next_opt("exec", args, &mut i, DETACH | USER | ENV | WORKDIR | ROOT)? {
+        let (short, bad) = match opt {
+            DETACH => {
                 x.detach = true;
                 continue;
             }
-            Some(k) if k > 1 => k,
-            _ => return Err(Error::msg("exec", a, "unknown option")),
-        };
-        let v = match inline {
-            Some(v) => v,
-            None => {
-                i += 1;
-                match args.get(i - 1) {
-                    Some(v) => v,
-                    None => return Err(Error::msg("exec", a, "needs a value")),
-                }
-            }
-        };
-        let bad = match k / 2 {
-            1 => match crate::cli::parse_user(v) {
+            USER => match crate::cli::parse_user(v) {
                 Some(u) => {
                     x.user = Some(u);
                     continue;
                 }
-                None => "expected UID[:GID]",
+                None => ("-u", "expected UID[:GID]"),
             },
-            2 if !v.contains(&b'=') || v.first() == Some(&b'=') => "expected KEY=VALUE",
-            2 => {
+            ENV if !v.contains(&b'=') || v.first() == Some(&b'=') => ("-e", "expected KEY=VALUE"),
+            ENV => {
                 x.env.push(v);
                 continue;
             }
-            3 if v.first() != Some(&b'/') => "must be an absolute path",
-            3 => {
+            WORKDIR if v.first() != Some(&b'/') => ("-w", "must be an absolute path"),
+            WORKDIR => {
                 x.workdir = Some(v);
                 continue;
             }
@@ -123,7 +90,7 @@ pub fn parse_into<'a>(args: &'a [&'a [u8]], x: &mut Exec<'a>) -> Result<()> {
                 continue;
             }
         };
-        return Err(Error::msg(OPTIONS[k & 6], v, bad));
+        return Err(Error::msg(short, v, bad));
     }
     match args.get(i..) {
         Some([name, command @ ..]) if !command.is_empty() => {
@@ -374,9 +341,7 @@ fn run_child(x: &Exec, st: &State, root: OwnedFd, mask: SigSet) -> Result<(i32, 
 /// entered by chroot (initramfs hosts); /proc/PID/root, opened before
 /// setns, is. The cwd is then the new root; the workdir is entered later.
 fn take_root(root: OwnedFd) -> Result<()> {
-    fs::fchdir(root.fd())
-        .and_then(|_| fs::chroot(c"."))
-        .ctx("chroot into the container's root")
+    fs::fchdir(root.fd()).and_then(|_| fs::chroot(c".")).ctx("chroot into the container's root")
 }
 
 /// `-u` looked up in the container's /etc/passwd and /etc/group (we are
@@ -408,44 +373,15 @@ mod tests {
 
     #[test]
     fn options_stop_at_the_name_and_command_keeps_its_own() {
-        let a = argv(&[
-            "-d",
-            "-u",
-            "1000:100",
-            "-e",
-            "A=1",
-            "-eB=2",
-            "-w",
-            "/tmp",
-            "--root=/r",
-            "c1",
-            "ls",
-            "-l",
-            "-u",
-        ]);
+        let a =
+            argv(&["-d", "-u", "1000:100", "-e", "A=1", "-eB=2", "-w", "/tmp", "--root=/r", "c1", "ls", "-l", "-u"]);
         let x = parse(&a).unwrap();
         assert!(x.detach);
-        assert_eq!(
-            x.user,
-            Some(UserSpec {
-                user: Id::Num(1000),
-                group: Some(Id::Num(100))
-            })
-        );
+        assert_eq!(x.user, Some(UserSpec { user: Id::Num(1000), group: Some(Id::Num(100)) }));
         assert_eq!(x.env, vec![&b"A=1"[..], b"B=2"]);
-        assert_eq!(
-            (x.workdir, &x.root[..], x.name),
-            (Some(&b"/tmp"[..]), &b"/r"[..], &b"c1"[..])
-        );
+        assert_eq!((x.workdir, &x.root[..], x.name), (Some(&b"/tmp"[..]), &b"/r"[..], &b"c1"[..]));
         assert_eq!(x.command, &argv(&["ls", "-l", "-u"])[..]);
-        assert_eq!(
-            parse(&argv(&["-u", "www", "c", "x"]))
-                .unwrap()
-                .user
-                .unwrap()
-                .user,
-            Id::Name(b"www".to_vec())
-        );
+        assert_eq!(parse(&argv(&["-u", "www", "c", "x"])).unwrap().user.unwrap().user, Id::Name(b"www".to_vec()));
     }
 
     #[test]
@@ -454,18 +390,9 @@ mod tests {
             (&["c1"], USAGE),
             (&[], USAGE),
             (&["-x", "c", "sh"], "husk: exec -x: unknown option"),
-            (
-                &["-e", "NOEQUALS", "c", "sh"],
-                "husk: -e NOEQUALS: expected KEY=VALUE",
-            ),
-            (
-                &["-w", "rel", "c", "sh"],
-                "husk: -w rel: must be an absolute path",
-            ),
-            (
-                &["-u", "1:2:3", "c", "sh"],
-                "husk: -u 1:2:3: expected UID[:GID]",
-            ),
+            (&["-e", "NOEQUALS", "c", "sh"], "husk: -e NOEQUALS: expected KEY=VALUE"),
+            (&["-w", "rel", "c", "sh"], "husk: -w rel: must be an absolute path"),
+            (&["-u", "1:2:3", "c", "sh"], "husk: -u 1:2:3: expected UID[:GID]"),
             (&["-u"], "husk: exec -u: needs a value"),
         ];
         for (args, want) in cases {
@@ -477,22 +404,9 @@ mod tests {
 
     #[test]
     fn env_overrides_replace_keys_in_place() {
-        let base = vec![
-            b"PATH=/bin".to_vec(),
-            b"HOME=/root".to_vec(),
-            b"A=1".to_vec(),
-        ];
+        let base = vec![b"PATH=/bin".to_vec(), b"HOME=/root".to_vec(), b"A=1".to_vec()];
         let env = environment(&base, &[b"A=2", b"B=3", b"PATHX=1"], Some(b"/home/u"));
         let s: Vec<&[u8]> = env.iter().map(|e| &e[..]).collect();
-        assert_eq!(
-            s,
-            vec![
-                &b"PATH=/bin"[..],
-                b"HOME=/home/u",
-                b"A=2",
-                b"B=3",
-                b"PATHX=1"
-            ]
-        );
+        assert_eq!(s, vec![&b"PATH=/bin"[..], b"HOME=/home/u", b"A=2", b"B=3", b"PATHX=1"]);
     }
 }

@@ -19,8 +19,7 @@ use husk_sys::fd::{close_range, CLOSE_RANGE_CLOEXEC};
 use husk_sys::fmt::Sink;
 use husk_sys::fs::{self, AT_EMPTY_PATH};
 use husk_sys::mem::{
-    self, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE, MFD_ALLOW_SEALING, MFD_CLOEXEC,
-    MFD_EXEC,
+    self, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE, MFD_ALLOW_SEALING, MFD_CLOEXEC, MFD_EXEC,
 };
 use husk_sys::process::{self as proc, execve, execveat, Argv, CStrVec};
 use husk_sys::signal::{rt_sigprocmask, SigSet, SIG_SETMASK};
@@ -67,9 +66,7 @@ fn fill_and_seal(image: &InitImage, memfd: Fd) -> SysResult<()> {
         }
         // The built-in image is stored LZ-compressed (lz.rs); it is expanded
         // here, in the container process, so the waiting host never holds it.
-        InitImage::Builtin(lz) => {
-            fs::write_all(memfd, &crate::lz::decompress(lz).ok_or(Errno::EINVAL)?)?
-        }
+        InitImage::Builtin(lz) => fs::write_all(memfd, &crate::lz::decompress(lz).ok_or(Errno::EINVAL)?)?,
         InitImage::None => {}
     }
     // F_SEAL_SEAL last: nobody, not even us, can undo the others.
@@ -105,12 +102,7 @@ pub fn pair(k: &str, v: &[u8]) -> Vec<u8> {
 
 /// The environment: PATH, HOSTNAME, HOME, TERM (when stdin is a tty), then
 /// each `-e KEY=VALUE`, later ones replacing earlier ones with the same KEY.
-pub fn environment(
-    hostname: &[u8],
-    home: &[u8],
-    term: Option<&[u8]>,
-    extra: &[Vec<u8>],
-) -> Vec<Vec<u8>> {
+pub fn environment(hostname: &[u8], home: &[u8], term: Option<&[u8]>, extra: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut env = Vec::new();
     env.push(pair("PATH=", DEFAULT_PATH));
     env.push(pair("HOSTNAME=", hostname));
@@ -274,11 +266,7 @@ fn limit_bounding(bounding: u64) -> SysResult<()> {
 }
 
 fn set_capabilities(c: &CapPlan) -> SysResult<()> {
-    capset(CapSets {
-        effective: c.effective,
-        permitted: c.permitted,
-        inheritable: c.inheritable,
-    })?;
+    capset(CapSets { effective: c.effective, permitted: c.permitted, inheritable: c.inheritable })?;
     ambient_clear_all()?;
     for cap in 0..64 {
         if c.ambient & (1 << cap) != 0 {
@@ -320,17 +308,9 @@ mod tests {
 
     #[test]
     fn environment_has_defaults_and_overrides() {
-        let env = environment(
-            b"h1",
-            b"/root",
-            None,
-            &[b"A=1".to_vec(), b"PATH=/x".to_vec(), b"A=2".to_vec()],
-        );
+        let env = environment(b"h1", b"/root", None, &[b"A=1".to_vec(), b"PATH=/x".to_vec(), b"A=2".to_vec()]);
         let s: Vec<&[u8]> = env.iter().map(|e| &e[..]).collect();
-        assert_eq!(
-            s,
-            vec![&b"PATH=/x"[..], b"HOSTNAME=h1", b"HOME=/root", b"A=2"]
-        );
+        assert_eq!(s, vec![&b"PATH=/x"[..], b"HOSTNAME=h1", b"HOME=/root", b"A=2"]);
         assert_eq!(path_of(&env), b"/x");
         let env = environment(b"h", b"/", Some(b"xterm"), &[]);
         assert_eq!(env.last().unwrap(), b"TERM=xterm");
@@ -346,14 +326,9 @@ mod tests {
 
     #[test]
     fn the_init_memfd_is_sealed() {
-        let m = load_init(&InitImage::Builtin(Vec::leak(crate::lz::compress(b"\x7fELF..."))))
-            .unwrap()
-            .unwrap();
+        let m = load_init(&InitImage::Builtin(Vec::leak(crate::lz::compress(b"\x7fELF...")))).unwrap().unwrap();
         let seals = fd::fcntl_get_seals(m.fd()).unwrap();
-        assert_eq!(
-            seals & (F_SEAL_WRITE | F_SEAL_SEAL),
-            F_SEAL_WRITE | F_SEAL_SEAL
-        );
+        assert_eq!(seals & (F_SEAL_WRITE | F_SEAL_SEAL), F_SEAL_WRITE | F_SEAL_SEAL);
         assert!(fs::write(m.fd(), b"x").is_err());
     }
 }

@@ -154,12 +154,7 @@ fn start(c: &mut Container, builtin: &'static [u8], left: &mut Leftovers) -> Res
         hostname: c.hostname().as_bytes(),
         state_dir: Vec::new(),
         layers: Vec::new(),
-        id: Identity {
-            uid: 0,
-            gid: 0,
-            groups: Vec::new(),
-            home: Vec::new(),
-        },
+        id: Identity { uid: 0, gid: 0, groups: Vec::new(), home: Vec::new() },
         command_path: Vec::new(),
         argv: CStrVec::new(),
         envp: CStrVec::new(),
@@ -169,8 +164,7 @@ fn start(c: &mut Container, builtin: &'static [u8], left: &mut Leftovers) -> Res
         uid_maps: Vec::new(),
         gid_maps: Vec::new(),
         deny_setgroups: userns && euid != 0,
-        pid_fork: c.namespaces & CLONE_NEWPID != 0
-            || c.joins.iter().any(|j| j.kind == CLONE_NEWPID),
+        pid_fork: c.namespaces & CLONE_NEWPID != 0 || c.joins.iter().any(|j| j.kind == CLONE_NEWPID),
         old_mask: SigSet::EMPTY,
         st: State::default(),
     };
@@ -208,23 +202,13 @@ fn resolve_image(c: &mut Container) -> Result<(), Error> {
     }
     if c.user.is_none() && !cfg.user.is_empty() {
         let u = cfg.user.as_bytes();
-        c.user = Some(
-            cli::parse_user(u).ok_or_else(|| Error::msg("image user", u, "want USER[:GROUP]"))?,
-        );
+        c.user = Some(cli::parse_user(u).ok_or_else(|| Error::msg("image user", u, "want USER[:GROUP]"))?);
     }
     let mut cmd = strings(cfg.entrypoint);
-    cmd.append(&mut if c.command.is_empty() {
-        strings(cfg.cmd)
-    } else {
-        core::mem::take(&mut c.command)
-    });
+    cmd.append(&mut if c.command.is_empty() { strings(cfg.cmd) } else { core::mem::take(&mut c.command) });
     c.command = cmd;
     if c.command.is_empty() {
-        return Err(Error::msg(
-            "image",
-            name,
-            "has no Entrypoint or Cmd: give a COMMAND",
-        ));
+        return Err(Error::msg("image", name, "has no Entrypoint or Cmd: give a COMMAND"));
     }
     Ok(())
 }
@@ -259,11 +243,10 @@ fn prepare(l: &mut Launch, euid: u32, builtin: &'static [u8], code: &mut i32) ->
     st.env = exec::environment(l.hostname, &l.id.home, term, &c.env);
     let workdir = c.workdir.as_deref().unwrap_or(b"/");
     let cmd = c.command.first().map_or(&b""[..], |c| c);
-    l.command_path = rootfs::find_command(&layer_fds, cmd, exec::path_of(&st.env), workdir)
-        .map_err(|(c, e)| {
-            *code = c;
-            e
-        })?;
+    l.command_path = rootfs::find_command(&layer_fds, cmd, exec::path_of(&st.env), workdir).map_err(|(c, e)| {
+        *code = c;
+        e
+    })?;
     for b in &c.binds {
         refuse_escape(&layer_fds, &b.dst)?;
     }
@@ -276,8 +259,7 @@ fn prepare(l: &mut Launch, euid: u32, builtin: &'static [u8], code: &mut i32) ->
         open_host(&b.src, O_PATH, "bind source")?;
     }
     for j in &c.joins {
-        l.joins
-            .push((j.kind, open_host(&j.path, O_RDONLY, "join")?, &j.path));
+        l.joins.push((j.kind, open_host(&j.path, O_RDONLY, "join")?, &j.path));
     }
     l.init = match &c.init {
         Init::None => InitImage::None,
@@ -320,11 +302,7 @@ fn prepare(l: &mut Launch, euid: u32, builtin: &'static [u8], code: &mut i32) ->
 fn refuse_escape(layers: &[OwnedFd], dst: &[u8]) -> Result<(), Error> {
     for l in layers {
         if rootfs::escapes(l.fd(), dst) {
-            return Err(Error::msg(
-                "mount destination",
-                dst,
-                "escapes the root through a symlink",
-            ));
+            return Err(Error::msg("mount destination", dst, "escapes the root through a symlink"));
         }
     }
     Ok(())
@@ -412,14 +390,7 @@ fn block_signals() -> Result<SigSet, Error> {
 /// Every signal except the ones that report our own faults.
 fn forwarded() -> SigSet {
     let mut s = SigSet::FULL;
-    for sig in [
-        signal::SIGSEGV,
-        signal::SIGBUS,
-        signal::SIGILL,
-        signal::SIGFPE,
-        signal::SIGTRAP,
-        signal::SIGSYS,
-    ] {
+    for sig in [signal::SIGSEGV, signal::SIGBUS, signal::SIGILL, signal::SIGFPE, signal::SIGTRAP, signal::SIGSYS] {
         s = s.without(sig);
     }
     s
@@ -526,9 +497,7 @@ fn wait_for_exec(pid: i32, sock: OwnedFd, left: &mut Leftovers, name: &[u8]) -> 
                     Exit::Signal(9) => "killed before it could start (is --memory too small?)",
                     _ => "the container stage died before it could start",
                 };
-                return Err(
-                    Error::msg("start container", name, detail).into(),
-                );
+                return Err(Error::msg("start container", name, detail).into());
             }
             m => return Err(unexpected(m)),
         }
@@ -577,9 +546,7 @@ fn finish(code: Option<i32>, left: &mut Leftovers) {
 /// error) and exits. The monitor and the container get /dev/null as stdio,
 /// so whoever reads our output is not kept waiting by them.
 pub fn run_detached(mut c: Container, builtin: &'static [u8]) -> i32 {
-    let started = fs::pipe2(O_CLOEXEC)
-        .ctx("pipe")
-        .and_then(|p| Ok((p, process::fork().ctx("fork")?)));
+    let started = fs::pipe2(O_CLOEXEC).ctx("pipe").and_then(|p| Ok((p, process::fork().ctx("fork")?)));
     let ((r, w), pid) = match started {
         Ok(x) => x,
         Err(e) => {
@@ -604,12 +571,7 @@ pub fn run_detached(mut c: Container, builtin: &'static [u8]) -> i32 {
             code as i32
         }
         None => {
-            Error::msg(
-                "run -d",
-                b"",
-                "the monitor died before the container started",
-            )
-            .print("husk");
+            Error::msg("run -d", b"", "the monitor died before the container started").print("husk");
             125
         }
     }

@@ -16,11 +16,7 @@ use husk_sys::{CBuf, Context, Error, Fd};
 /// without newuidmap).
 pub fn maps_or_default(explicit: &[IdMap], outside: u32) -> Vec<IdMap> {
     if explicit.is_empty() {
-        alloc::vec![IdMap {
-            inside: 0,
-            outside,
-            count: 1
-        }]
+        alloc::vec![IdMap { inside: 0, outside, count: 1 }]
     } else {
         explicit.to_vec()
     }
@@ -39,12 +35,7 @@ pub fn render(maps: &[IdMap]) -> Vec<u8> {
 /// Write the maps of process `pid`. `deny_setgroups`: needed before an
 /// unprivileged gid_map write (since 3.19, CVE-2014-8989), and it makes
 /// setgroups(2) fail inside for good.
-pub fn write_maps(
-    pid: i32,
-    uid: &[IdMap],
-    gid: &[IdMap],
-    deny_setgroups: bool,
-) -> Result<(), Error> {
+pub fn write_maps(pid: i32, uid: &[IdMap], gid: &[IdMap], deny_setgroups: bool) -> Result<(), Error> {
     if deny_setgroups {
         write_proc(pid, "setgroups", b"deny")?;
     }
@@ -67,21 +58,7 @@ mod tests {
     fn maps_render_as_kernel_lines() {
         let m = maps_or_default(&[], 1000);
         assert_eq!(render(&m), b"0 1000 1\n");
-        let two = [
-            IdMap {
-                inside: 0,
-                outside: 100000,
-                count: 65536,
-            },
-            IdMap {
-                inside: 65536,
-                outside: 5,
-                count: 1,
-            },
-        ];
-        assert_eq!(
-            render(&maps_or_default(&two, 0)),
-            b"0 100000 65536\n65536 5 1\n"
-        );
+        let two = [IdMap { inside: 0, outside: 100000, count: 65536 }, IdMap { inside: 65536, outside: 5, count: 1 }];
+        assert_eq!(render(&maps_or_default(&two, 0)), b"0 100000 65536\n65536 5 1\n");
     }
 }

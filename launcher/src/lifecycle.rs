@@ -57,13 +57,19 @@ fn seen_word(s: Seen) -> &'static str {
     }
 }
 
-// The commands' flags, as bits.
-const ALL: u8 = 1;
-const JSON: u8 = 2;
-const FORCE: u8 = 4;
-const TIME: u8 = 8;
-const ROOT: u8 = 16;
-const FLAGS: [(&str, u8); 8] = [
+// Every command's options, as bits: each command passes the ones it takes.
+const ALL: u16 = 1;
+const JSON: u16 = 2;
+const FORCE: u16 = 4;
+const TIME: u16 = 8;
+pub(crate) const ROOT: u16 = 16;
+pub(crate) const DETACH: u16 = 32;
+pub(crate) const USER: u16 = 64;
+pub(crate) const ENV: u16 = 128;
+pub(crate) const WORKDIR: u16 = 256;
+/// The options that take a value (`-t 5`, `-t5`, `--time 5`, `--time=5`).
+const VALUED: u16 = TIME | ROOT | USER | ENV | WORKDIR;
+const OPTIONS: [(&str, u16); 16] = [
     ("--root", ROOT),
     ("-a", ALL),
     ("--all", ALL),
@@ -72,67 +78,84 @@ const FLAGS: [(&str, u8); 8] = [
     ("--force", FORCE),
     ("-t", TIME),
     ("--time", TIME),
+    ("-d", DETACH),
+    ("--detach", DETACH),
+    ("-u", USER),
+    ("--user", USER),
+    ("-e", ENV),
+    ("--env", ENV),
+    ("-w", WORKDIR),
+    ("--workdir", WORKDIR),
 ];
+
+/// The option at `args[*i]` of `cmd`, which takes the options in `allowed`:
+/// its bit and value (empty for a flag), or `None` at the first operand
+/// (`*i` then indexes it) or after `--`. Shared by these commands and
+/// `husk exec`.
+pub(crate) fn next_opt<'a>(
+    cmd: &'static str,
+    args: &[&'a [u8]],
+    i: &mut usize,
+    allowed: u16,
+) -> Result<Option<(u16, &'a [u8])>> {
+    let Some(&a) = args.get(*i) else {
+        return Ok(None);
+    };
+    if a.len() < 2 || a.first() != Some(&b'-') {
+        return Ok(None);
+    }
+    *i += 1;
+    if a == b"--" {
+        return Ok(None);
+    }
+    let (name, inline) = match a.iter().position(|&b| b == b'=') {
+        Some(e) if a.starts_with(b"--") => (a.split_at(e).0, a.get(e + 1..)),
+        _ if a.starts_with(b"--") => (a, None),
+        // `-t5`: a short option glued to its value.
+        _ => (a.get(..2).unwrap_or(a), a.get(2..).filter(|v| !v.is_empty())),
+    };
+    let mut bit = 0;
+    for (o, b) in OPTIONS {
+        if o.as_bytes() == name {
+            bit = b & allowed;
+        }
+    }
+    if bit == 0 || (bit & VALUED == 0 && inline.is_some()) {
+        return Err(Error::msg(cmd, a, "unknown option"));
+    }
+    let v = match inline {
+        Some(v) => v,
+        None if bit & VALUED == 0 => b"",
+        None => {
+            *i += 1;
+            match args.get(*i - 1) {
+                Some(v) => v,
+                None => return Err(Error::msg(cmd, a, "needs a value")),
+            }
+        }
+    };
+    Ok(Some((bit, v)))
+}
 
 /// Options of one command: `--root DIR` anywhere before the first operand,
 /// the command's own flags, then the operands.
 struct Cmd<'a> {
     root: Vec<u8>,
-    flags: u8,
+    flags: u16,
     /// `-t SECONDS` (`-t5`, `--time=5`).
     time: Option<&'a [u8]>,
     operands: &'a [&'a [u8]],
 }
 
-/// Split `args`; `allowed` holds the command's flag bits. Operands start at
-/// the first non-option or after `--`.
-fn parse<'a>(cmd: &'static str, args: &'a [&'a [u8]], allowed: u8) -> Result<Cmd<'a>> {
+/// Split `args`; `allowed` holds the command's flag bits.
+fn parse<'a>(cmd: &'static str, args: &'a [&'a [u8]], allowed: u16) -> Result<Cmd<'a>> {
     let (mut root, mut flags, mut time) = (None, 0, None);
     let mut i = 0;
-    while let Some(&a) = args.get(i) {
-        i += 1;
-        if a == b"--" {
-            break;
-        }
-        if a.len() < 2 || a[0] != b'-' {
-            i -= 1;
-            break;
-        }
-        let (name, inline) = match a.iter().position(|&b| b == b'=') {
-            Some(e) if a.starts_with(b"--") => (&a[..e], a.get(e + 1..)),
-            _ => (a, None),
-        };
-        let bit = FLAGS
-            .iter()
-            .find(|f| f.0.as_bytes() == name)
-            .map_or(0, |f| f.1);
-        let valued = bit & (TIME | ROOT) != 0;
-        if bit & (allowed | ROOT) == 0 || (!valued && inline.is_some()) {
-            // `-t5`: a short option glued to its value.
-            if allowed & TIME != 0 && a.starts_with(b"-t") {
-                time = a.get(2..);
-                continue;
-            }
-            return Err(Error::msg(cmd, a, "unknown option"));
-        }
-        if !valued {
-            flags |= bit;
-            continue;
-        }
-        let v = match inline {
-            Some(v) => v,
-            None => {
-                i += 1;
-                match args.get(i - 1) {
-                    Some(v) => *v,
-                    None => return Err(Error::msg(cmd, a, "needs a value")),
-                }
-            }
-        };
-        if bit == ROOT {
-            root = Some(v);
-        } else {
-            time = Some(v);
+    while let Some((bit, v)) = next_opt(cmd, args, &mut i, allowed | ROOT)? {
+        match bit {
+            ROOT => root = Some(v),
+            TIME => time = Some(v),
+            _ => flags |= bit,
         }
     }
     Ok(Cmd {
@@ -175,29 +198,35 @@ fn list(args: &[&[u8]]) -> Result<i32> {
     let mut out = Vec::new();
     let mut cells = HEADER.as_bytes().to_vec();
     let now = state::now();
+    let mut why = Vec::new();
     for name in state::list(&c.root)? {
         let mut st = State::default();
+        why.clear();
         let row = StateDir::open(&c.root, &name).and_then(|d| {
             d.read_into(&mut st)?;
             Ok(seen(&d, &st))
         });
-        match &row {
+        // `None`: a corrupt state, `why` says how.
+        let s = match row {
             // Removed since the listing: not a container any more.
-            Err(e) if state::is_gone(e) => continue,
-            Ok(s) if !all && *s != Seen::Running => continue,
-            Err(_) if !all => continue,
-            _ => {}
+            Err(e) if state::is_gone(&e) => continue,
+            Err(e) => {
+                e.render("husk", &mut why);
+                None
+            }
+            Ok(s) => Some(s),
+        };
+        if !all && s != Some(Seen::Running) {
+            continue;
         }
         if !json {
-            row_cells(&mut cells, &name, row.as_ref().ok().map(|s| (*s, &st)), now);
+            row_cells(&mut cells, &name, s.map(|s| (s, &st)), now);
             continue;
         }
         out.push(if out.is_empty() { b'[' } else { b',' });
-        match row {
-            Ok(s) => state_json(&mut out, s, &st),
-            Err(e) => {
-                let mut why = Vec::new();
-                e.render("husk", &mut why);
+        match s {
+            Some(s) => state_json(&mut out, s, &st),
+            None => {
                 out.s("{\"name\":");
                 json_str(&mut out, &name);
                 out.s(",\"status\":\"corrupt\",\"error\":");
@@ -297,10 +326,7 @@ pub fn json_str(out: &mut Vec<u8>, s: &[u8]) {
     while !rest.is_empty() {
         let (good, bad) = match core::str::from_utf8(rest) {
             Ok(_) => (rest.len(), 0),
-            Err(e) => (
-                e.valid_up_to(),
-                e.error_len().unwrap_or(rest.len() - e.valid_up_to()),
-            ),
+            Err(e) => (e.valid_up_to(), e.error_len().unwrap_or(rest.len() - e.valid_up_to())),
         };
         let (ok, tail) = rest.split_at(good);
         let (bytes, tail) = tail.split_at(bad);
@@ -338,9 +364,7 @@ fn state_json(out: &mut Vec<u8>, s: Seen, st: &State) {
     out.s("{\"name\":");
     json_str(out, st.name.as_bytes());
     out.s(",\"pid\":").i(st.pid as i64);
-    out.s(",\"status\":\"")
-        .s(seen_word(s))
-        .s("\",\"exit_code\":");
+    out.s(",\"status\":\"").s(seen_word(s)).s("\",\"exit_code\":");
     match s {
         Seen::Exited(c) => out.i(c as i64),
         _ => out.s("null"),
@@ -356,31 +380,59 @@ fn state_json(out: &mut Vec<u8>, s: Seen, st: &State) {
 /// `husk state NAME`: one JSON object (name, pid, status, exit_code, rootfs,
 /// cgroup, created, command).
 pub fn state(args: &[&[u8]]) -> i32 {
-    let run = || -> Result<i32> {
-        let (root, name) = one(args, "state", "usage: husk state NAME")?;
-        let dir = StateDir::open(&root, name)?;
-        let mut st = State::default();
-        dir.read_into(&mut st)?;
-        let mut out = Vec::new();
-        state_json(&mut out, seen(&dir, &st), &st);
-        out.push(b'\n');
-        stdout().b(&out);
-        Ok(0)
-    };
-    done(run())
+    single(args, false)
 }
 
-/// The root and the one NAME of `husk state` and `husk wait`.
-fn one<'a>(
-    args: &'a [&'a [u8]],
-    cmd: &'static str,
-    text: &'static str,
-) -> Result<(Vec<u8>, &'a [u8])> {
-    let c = parse(cmd, args, 0)?;
-    match c.operands {
-        [name] => Ok((c.root, name)),
-        _ => Err(usage(text)),
+/// `husk wait NAME`: block until the container exits, print its exit code
+/// and exit with it.
+pub fn wait(args: &[&[u8]]) -> i32 {
+    single(args, true)
+}
+
+/// `state` or (`wait`) `wait`: its one line of output goes out on success only.
+fn single(args: &[&[u8]], wait: bool) -> i32 {
+    let mut out = Vec::new();
+    let r = inspect(args, wait, &mut out);
+    if let Ok(code) = r {
+        if wait {
+            out.i(code as i64);
+        }
+        stdout().b(&out).c(b'\n');
     }
+    done(r)
+}
+
+fn inspect(args: &[&[u8]], wait: bool, out: &mut Vec<u8>) -> Result<i32> {
+    let (cmd, text) = match wait {
+        true => ("wait", "usage: husk wait NAME"),
+        false => ("state", "usage: husk state NAME"),
+    };
+    let c = parse(cmd, args, 0)?;
+    let [name] = c.operands else {
+        return Err(usage(text));
+    };
+    let dir = StateDir::open(&c.root, name)?;
+    // The monitor holds its lock until it has written the code.
+    if wait {
+        if let Some(code) = dir.wait_monitor()? {
+            return Ok(code);
+        }
+    }
+    let mut st = State::default();
+    dir.read_into(&mut st)?;
+    if !wait {
+        state_json(out, seen(&dir, &st), &st);
+        return Ok(0);
+    }
+    // The monitor died without a code: the state may still have one;
+    // else wait for the orphaned init to end, and say we cannot know.
+    if let Status::Exited(code) = st.status {
+        return Ok(code);
+    }
+    if let Some(fd) = open_init(name, &st)? {
+        ppoll(fd.fd(), POLLIN, None).at("wait for", name)?;
+    }
+    Err(Error::msg("wait", name, "exit status unknown: the container's monitor died"))
 }
 
 // ---- kill, stop, wait -------------------------------------------------------
@@ -425,7 +477,7 @@ pub fn rm(args: &[&[u8]]) -> i32 {
 
 /// `kill`, `stop` or `rm` (told apart by the flags they allow: none, TIME,
 /// FORCE) on every NAME; one failure does not stop the others.
-fn each(args: &[&[u8]], cmd: &'static str, allowed: u8, text: &'static str) -> i32 {
+fn each(args: &[&[u8]], cmd: &'static str, allowed: u16, text: &'static str) -> i32 {
     let c = match parse(cmd, args, allowed) {
         Ok(c) if c.operands.is_empty() => return fail(usage(text)),
         Ok(c) => c,
@@ -468,7 +520,7 @@ fn each(args: &[&[u8]], cmd: &'static str, allowed: u8, text: &'static str) -> i
 /// One container of [`each`]; `op` is (command, `-f`, signal, grace).
 /// kill signals the init; stop then waits up to `grace` seconds for it to
 /// end and KILLs it; rm (KILL with `-f`) then removes what is left.
-fn act(root: &[u8], name: &[u8], op: (u8, bool, i32, u64), st: &mut State) -> Result<()> {
+fn act(root: &[u8], name: &[u8], op: (u16, bool, i32, u64), st: &mut State) -> Result<()> {
     let (cmd, force, sig, grace) = op;
     let dir = StateDir::open(root, name)?;
     let init = {
@@ -485,11 +537,7 @@ fn act(root: &[u8], name: &[u8], op: (u8, bool, i32, u64), st: &mut State) -> Re
         match &init {
             None if cmd == 0 => return Err(Error::msg("kill", name, "container is not running")),
             Some(_) if cmd == FORCE && !force => {
-                return Err(Error::msg(
-                    "rm",
-                    name,
-                    "container is running (stop it, or use rm -f)",
-                ))
+                return Err(Error::msg("rm", name, "container is running (stop it, or use rm -f)"))
             }
             Some(fd) => signal(fd, sig, name)?,
             None => {}
@@ -540,38 +588,6 @@ fn wait_gone(dir: &StateDir) -> Result<Option<i32>> {
     }
 }
 
-/// `husk wait NAME`: block until the container exits, print its exit code
-/// and exit with it.
-pub fn wait(args: &[&[u8]]) -> i32 {
-    let run = || -> Result<i32> {
-        let (root, name) = one(args, "wait", "usage: husk wait NAME")?;
-        let dir = StateDir::open(&root, name)?;
-        // The monitor holds its lock until it has written the code.
-        if let Some(code) = dir.wait_monitor()? {
-            return Ok(code);
-        }
-        // The monitor died without a code: the state may still have one;
-        // else wait for the orphaned init to end, and say we cannot know.
-        let mut st = State::default();
-        dir.read_into(&mut st)?;
-        if let Status::Exited(code) = st.status {
-            return Ok(code);
-        }
-        if let Some(fd) = open_init(name, &st)? {
-            ppoll(fd.fd(), POLLIN, None).at("wait for", name)?;
-        }
-        Err(Error::msg(
-            "wait",
-            name,
-            "exit status unknown: the container's monitor died",
-        ))
-    };
-    let r = run();
-    if let Ok(code) = r {
-        stdout().i(code as i64).c(b'\n');
-    }
-    done(r)
-}
 const UMOUNT_NOFOLLOW: i32 = 8;
 
 #[cfg(test)]
@@ -586,16 +602,10 @@ mod tests {
     fn options_come_before_operands() {
         let a = argv(&["-t", "3", "--root=/r", "c1", "c2"]);
         let c = parse("stop", &a, TIME).unwrap();
-        assert_eq!(
-            (c.time, &c.root[..], c.operands.len()),
-            (Some(&b"3"[..]), &b"/r"[..], 2)
-        );
+        assert_eq!((c.time, &c.root[..], c.operands.len()), (Some(&b"3"[..]), &b"/r"[..], 2));
         let a = argv(&["-t5", "--root", "/x", "--", "-n"]);
         let c = parse("stop", &a, TIME).unwrap();
-        assert_eq!(
-            (c.time, &c.root[..], c.operands),
-            (Some(&b"5"[..]), &b"/x"[..], &[&b"-n"[..]][..])
-        );
+        assert_eq!((c.time, &c.root[..], c.operands), (Some(&b"5"[..]), &b"/x"[..], &[&b"-n"[..]][..]));
         let a = argv(&["-f", "c", "-x"]);
         let c = parse("rm", &a, FORCE).unwrap();
         assert!(c.flags == FORCE && c.operands.len() == 2);
@@ -616,25 +626,10 @@ mod tests {
             ..State::default()
         };
         let rows: Vec<Row> = vec![
-            (
-                "a".into(),
-                Ok((Seen::Running, st(42, Status::Running, &["sleep", "9"]))),
-            ),
-            (
-                "long-name".into(),
-                Ok((
-                    Seen::Exited(137),
-                    st(43, Status::Exited(137), &["sh", "-c", "a\nb"]),
-                )),
-            ),
-            (
-                "gone".into(),
-                Ok((Seen::Unknown, st(44, Status::Running, &["x"]))),
-            ),
-            (
-                "bad".into(),
-                Err(Error::msg("read", b"f", "corrupt state file")),
-            ),
+            ("a".into(), Ok((Seen::Running, st(42, Status::Running, &["sleep", "9"])))),
+            ("long-name".into(), Ok((Seen::Exited(137), st(43, Status::Exited(137), &["sh", "-c", "a\nb"])))),
+            ("gone".into(), Ok((Seen::Unknown, st(44, Status::Running, &["x"])))),
+            ("bad".into(), Err(Error::msg("read", b"f", "corrupt state file"))),
         ];
         let mut out = Vec::new();
         table(&mut out, &rows, 1000 + 7200);
@@ -658,13 +653,7 @@ mod tests {
 
     #[test]
     fn state_json_has_the_documented_keys() {
-        let st = State {
-            name: "c".into(),
-            pid: 7,
-            created: 5,
-            command: vec![b"true".to_vec()],
-            ..State::default()
-        };
+        let st = State { name: "c".into(), pid: 7, created: 5, command: vec![b"true".to_vec()], ..State::default() };
         let mut out = Vec::new();
         state_json(&mut out, Seen::Exited(3), &st);
         assert_eq!(

@@ -69,19 +69,12 @@ fn main() -> i32 {
             return f(rest);
         }
     }
-    husk_sys::fmt::stderr()
-        .s("husk: ")
-        .b(cmd)
-        .s(": unknown command\n")
-        .s(USAGE);
+    husk_sys::fmt::stderr().s("husk: ").b(cmd).s(": unknown command\n").s(USAGE);
     125
 }
 
 fn version(_: &[&[u8]]) -> i32 {
-    husk_sys::fmt::stdout()
-        .s("husk ")
-        .s(env!("CARGO_PKG_VERSION"))
-        .c(b'\n');
+    husk_sys::fmt::stdout().s("husk ").s(env!("CARGO_PKG_VERSION")).c(b'\n');
     0
 }
 

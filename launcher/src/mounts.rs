@@ -15,9 +15,9 @@ use husk_sys::beneath::{mkdir_in_root, open_in_root};
 use husk_sys::fmt::Sink;
 use husk_sys::fs::{self, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, S_IFCHR};
 use husk_sys::mount::{
-    mount, mount_setattr, umount2, AT_RECURSIVE, MNT_DETACH, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC,
-    MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID,
-    MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_STRICTATIME,
+    mount, mount_setattr, umount2, AT_RECURSIVE, MNT_DETACH, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID,
+    MOUNT_ATTR_RDONLY, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT,
+    MS_STRICTATIME,
 };
 use husk_sys::{CBuf, Context, Errno, Error, Fd, OwnedFd};
 
@@ -40,13 +40,7 @@ pub const MASKED: [&[u8]; 11] = [
 
 /// Docker's read-only /proc paths: writable ones would reconfigure the host
 /// kernel (/proc/sys, /proc/sysrq-trigger) or its devices.
-pub const READ_ONLY: [&[u8]; 5] = [
-    b"/proc/bus",
-    b"/proc/fs",
-    b"/proc/irq",
-    b"/proc/sys",
-    b"/proc/sysrq-trigger",
-];
+pub const READ_ONLY: [&[u8]; 5] = [b"/proc/bus", b"/proc/fs", b"/proc/irq", b"/proc/sys", b"/proc/sysrq-trigger"];
 
 /// One step of the plan; `target` is a path inside the container.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,18 +90,8 @@ const NOSUID_NODEV_NOEXEC: u64 = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 /// proc, sys and /dev, in mount order.
 const BASE: [(&[u8], Base); 17] = [
     (b"/proc", Base::Fs(c"proc", NOSUID_NODEV_NOEXEC, b"")),
-    (
-        b"/sys",
-        Base::Fs(c"sysfs", NOSUID_NODEV_NOEXEC | MS_RDONLY, b""),
-    ),
-    (
-        b"/dev",
-        Base::Fs(
-            c"tmpfs",
-            MS_NOSUID | MS_STRICTATIME,
-            b"mode=755,size=65536k",
-        ),
-    ),
+    (b"/sys", Base::Fs(c"sysfs", NOSUID_NODEV_NOEXEC | MS_RDONLY, b"")),
+    (b"/dev", Base::Fs(c"tmpfs", MS_NOSUID | MS_STRICTATIME, b"mode=755,size=65536k")),
     (b"/dev/null", Base::Dev(1, 3)),
     (b"/dev/zero", Base::Dev(1, 5)),
     (b"/dev/full", Base::Dev(1, 7)),
@@ -117,23 +101,10 @@ const BASE: [(&[u8], Base); 17] = [
     // gid=5 is the tty group of most distributions; in a user namespace it
     // may be unmapped, and devpts then refuses the mount (EINVAL): plan()
     // cuts it off there.
-    (
-        b"/dev/pts",
-        Base::Fs(
-            c"devpts",
-            MS_NOSUID | MS_NOEXEC,
-            b"newinstance,ptmxmode=0666,mode=0620,gid=5",
-        ),
-    ),
+    (b"/dev/pts", Base::Fs(c"devpts", MS_NOSUID | MS_NOEXEC, b"newinstance,ptmxmode=0666,mode=0620,gid=5")),
     (b"/dev/ptmx", Base::Link(b"pts/ptmx")),
-    (
-        b"/dev/shm",
-        Base::Fs(c"tmpfs", NOSUID_NODEV_NOEXEC, b"mode=1777,size=65536k"),
-    ),
-    (
-        b"/dev/mqueue",
-        Base::Fs(c"mqueue", NOSUID_NODEV_NOEXEC, b""),
-    ),
+    (b"/dev/shm", Base::Fs(c"tmpfs", NOSUID_NODEV_NOEXEC, b"mode=1777,size=65536k")),
+    (b"/dev/mqueue", Base::Fs(c"mqueue", NOSUID_NODEV_NOEXEC, b"")),
     (b"/dev/fd", Base::Link(b"/proc/self/fd")),
     (b"/dev/stdin", Base::Link(b"/proc/self/fd/0")),
     (b"/dev/stdout", Base::Link(b"/proc/self/fd/1")),
@@ -152,26 +123,15 @@ pub fn plan(c: &Container, userns: bool) -> Vec<Mount> {
                     Some(d) if userns => d,
                     _ => data,
                 };
-                Op::Fs {
-                    fstype,
-                    flags,
-                    data: data.to_vec(),
-                }
+                Op::Fs { fstype, flags, data: data.to_vec() }
             }
-            Base::Dev(major, minor) => Op::Device {
-                major,
-                minor,
-                bind_host: userns,
-            },
+            Base::Dev(major, minor) => Op::Device { major, minor, bind_host: userns },
             Base::Link(to) => Op::Symlink { to },
         };
         add(&mut p, target, op);
     }
     for (index, b) in c.binds.iter().enumerate() {
-        let op = Op::Bind {
-            index,
-            read_only: b.read_only,
-        };
+        let op = Op::Bind { index, read_only: b.read_only };
         add(&mut p, &b.dst, op);
     }
     for Tmpfs { dst, size } in &c.tmpfs {
@@ -179,11 +139,7 @@ pub fn plan(c: &Container, userns: bool) -> Vec<Mount> {
         if let Some(s) = size {
             data.s(",size=").u(*s);
         }
-        let op = Op::Fs {
-            fstype: c"tmpfs",
-            flags: MS_NOSUID | MS_NODEV,
-            data,
-        };
+        let op = Op::Fs { fstype: c"tmpfs", flags: MS_NOSUID | MS_NODEV, data };
         add(&mut p, dst, op);
     }
     for (list, read_only) in [(&MASKED[..], false), (&READ_ONLY[..], true)] {
@@ -198,10 +154,7 @@ pub fn plan(c: &Container, userns: bool) -> Vec<Mount> {
 /// repeated for every kind of mount.
 #[inline(never)]
 fn add(p: &mut Vec<Mount>, target: &[u8], op: Op) {
-    p.push(Mount {
-        target: target.to_vec(),
-        op,
-    });
+    p.push(Mount { target: target.to_vec(), op });
 }
 
 /// `/proc/self/fd/N`: the mount target or source that is exactly `fd`.
@@ -224,13 +177,7 @@ fn mount_on(
 
 /// A recursive bind of the inode `src` is open on onto `target`'s.
 fn bind_fd(src: Fd, target: Fd) -> Result<(), Errno> {
-    mount_on(
-        Some(fd_path(src).cstr()?),
-        target,
-        None,
-        MS_BIND | MS_REC,
-        None,
-    )
+    mount_on(Some(fd_path(src).cstr()?), target, None, MS_BIND | MS_REC, None)
 }
 
 /// Make every mount private before touching anything, or our mounts would
@@ -266,12 +213,7 @@ pub fn overlay_options(r: &RootPlan, o: &mut CBuf<4096>) {
         Some(u) => (u, "", ".work"),
         None => (r.state_dir, "/upper", "/work"),
     };
-    o.s(",upperdir=")
-        .b(dir)
-        .s(upper)
-        .s(",workdir=")
-        .b(dir)
-        .s(work);
+    o.s(",upperdir=").b(dir).s(upper).s(",workdir=").b(dir).s(work);
     // Without trusted.* xattrs (a user namespace), overlay keeps its
     // whiteouts and opaque markers in user.* xattrs (5.11+).
     if r.userns {
@@ -303,14 +245,8 @@ pub fn mount_root(r: &RootPlan) -> Result<OwnedFd, Error> {
             None => {
                 t.b(s);
                 let flags = MS_NOSUID | MS_NODEV;
-                mount(
-                    Some(c"tmpfs"),
-                    t.cstr().at("state dir", s)?,
-                    Some(c"tmpfs"),
-                    flags,
-                    Some(c"mode=0700"),
-                )
-                .at("mount tmpfs on", s)?;
+                mount(Some(c"tmpfs"), t.cstr().at("state dir", s)?, Some(c"tmpfs"), flags, Some(c"mode=0700"))
+                    .at("mount tmpfs on", s)?;
                 for d in ["/upper", "/work", "/root"] {
                     t.truncate(s.len());
                     t.s(d);
@@ -371,25 +307,17 @@ fn apply_one(root: Fd, m: &Mount, binds: &[OwnedFd]) -> Result<(), Step> {
     let t = &m.target[..];
     let at = |op: &'static str| move |e: Errno| (op, e);
     match &m.op {
-        Op::Fs {
-            fstype,
-            flags,
-            data,
-        } => {
+        Op::Fs { fstype, flags, data } => {
             let dir = mkdir_in_root(root, t, Some(0o755)).map_err(at("mkdir"))?;
             let mut d = CBuf::<256>::from(data);
-            match d
-                .cstr()
-                .and_then(|d| mount_on(Some(fstype), dir.fd(), Some(fstype), *flags, Some(d)))
-            {
+            match d.cstr().and_then(|d| mount_on(Some(fstype), dir.fd(), Some(fstype), *flags, Some(d))) {
                 // In a user namespace that does not own the pid or net
                 // namespace (--share), the kernel refuses a new proc or
                 // sysfs: show the host's through a recursive bind.
                 // (proc and sysfs: the no-exec mounts outside /dev.)
                 Err(Errno::EPERM) if *flags & MS_NOEXEC != 0 && !t.starts_with(b"/dev") => {
                     let host = if t == b"/proc" { c"/proc" } else { c"/sys" };
-                    mount_on(Some(host), dir.fd(), None, MS_BIND | MS_REC, None)
-                        .map_err(at("bind host's"))?;
+                    mount_on(Some(host), dir.fd(), None, MS_BIND | MS_REC, None).map_err(at("bind host's"))?;
                     if flags & MS_RDONLY != 0 {
                         make_read_only(root, t)?;
                     }
@@ -450,8 +378,7 @@ fn apply_one(root: Fd, m: &Mount, binds: &[OwnedFd]) -> Result<(), Step> {
                 make_read_only(root, t)
             } else if fs::fstat(fd.fd()).map_err(at("stat"))?.is_dir() {
                 let flags = MS_RDONLY | NOSUID_NODEV_NOEXEC;
-                mount(Some(c"tmpfs"), p, Some(c"tmpfs"), flags, Some(c"size=4k"))
-                    .map_err(at("mask"))
+                mount(Some(c"tmpfs"), p, Some(c"tmpfs"), flags, Some(c"size=4k")).map_err(at("mask"))
             } else {
                 mount(Some(c"/dev/null"), p, None, MS_BIND, None).map_err(at("mask"))
             }
@@ -470,13 +397,7 @@ fn make_read_only(root: Fd, t: &[u8]) -> Result<(), Step> {
     if t.starts_with(b"/proc") {
         set |= MOUNT_ATTR_NOEXEC;
     }
-    match mount_setattr(
-        fd.fd(),
-        c"",
-        fs::AT_EMPTY_PATH as u32 | AT_RECURSIVE,
-        set,
-        0,
-    ) {
+    match mount_setattr(fd.fd(), c"", fs::AT_EMPTY_PATH as u32 | AT_RECURSIVE, set, 0) {
         Err(Errno::ENOSYS) => {
             let flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
             mount_on(None, fd.fd(), None, flags, None).map_err(|e| ("remount read-only", e))
@@ -531,17 +452,15 @@ fn on_initramfs() -> bool {
     let Ok(fd) = fs::openat(Fd::CWD, c"/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0) else {
         return false;
     };
-    matches!(
-        fs::fstatfs_type(fd.fd()),
-        Ok(fs::RAMFS_MAGIC) | Ok(fs::TMPFS_MAGIC)
-    )
+    matches!(fs::fstatfs_type(fd.fd()), Ok(fs::RAMFS_MAGIC) | Ok(fs::TMPFS_MAGIC))
 }
 
 /// `--read-only`: the root mount only; /dev, /dev/shm and tmpfs stay writable.
 pub fn make_root_read_only() -> Result<(), Error> {
     match mount_setattr(Fd::CWD, c"/", 0, MOUNT_ATTR_RDONLY, 0) {
-        Err(Errno::ENOSYS) => mount(None, c"/", None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
-            .at("remount read-only", b"/"),
+        Err(Errno::ENOSYS) => {
+            mount(None, c"/", None, MS_BIND | MS_REMOUNT | MS_RDONLY, None).at("remount read-only", b"/")
+        }
         r => r.at("make read-only", b"/"),
     }
 }
@@ -558,15 +477,8 @@ mod tests {
     #[test]
     fn the_plan_mounts_in_the_issue_order() {
         let mut c = Container::new();
-        c.binds.push(Bind {
-            src: b"/h".to_vec(),
-            dst: b"/data".to_vec(),
-            read_only: true,
-        });
-        c.tmpfs.push(Tmpfs {
-            dst: b"/tmp".to_vec(),
-            size: Some(1 << 20),
-        });
+        c.binds.push(Bind { src: b"/h".to_vec(), dst: b"/data".to_vec(), read_only: true });
+        c.tmpfs.push(Tmpfs { dst: b"/tmp".to_vec(), size: Some(1 << 20) });
         let p = plan(&c, false);
         let t = targets(&p);
         let pos = |x: &[u8]| t.iter().position(|y| *y == x).unwrap();
@@ -574,41 +486,19 @@ mod tests {
         assert!(pos(b"/dev") < pos(b"/dev/null") && pos(b"/dev/pts") < pos(b"/dev/ptmx"));
         assert!(pos(b"/dev/stderr") < pos(b"/data") && pos(b"/data") < pos(b"/tmp"));
         assert!(pos(b"/tmp") < pos(b"/proc/kcore") && pos(b"/proc/kcore") < pos(b"/proc/sys"));
-        assert_eq!(
-            p[pos(b"/data")].op,
-            Op::Bind {
-                index: 0,
-                read_only: true
-            }
-        );
+        assert_eq!(p[pos(b"/data")].op, Op::Bind { index: 0, read_only: true });
         assert_eq!(
             p[pos(b"/tmp")].op,
-            Op::Fs {
-                fstype: c"tmpfs",
-                flags: MS_NOSUID | MS_NODEV,
-                data: b"mode=1777,size=1048576".to_vec()
-            }
+            Op::Fs { fstype: c"tmpfs", flags: MS_NOSUID | MS_NODEV, data: b"mode=1777,size=1048576".to_vec() }
         );
-        assert_eq!(
-            p[pos(b"/dev/null")].op,
-            Op::Device {
-                major: 1,
-                minor: 3,
-                bind_host: false
-            }
-        );
+        assert_eq!(p[pos(b"/dev/null")].op, Op::Device { major: 1, minor: 3, bind_host: false });
         assert_eq!(t.iter().filter(|x| x.starts_with(b"/proc/")).count(), 9 + 5);
     }
 
     #[test]
     fn a_user_namespace_binds_devices_and_leaves_out_gid5() {
         let p = plan(&Container::new(), true);
-        assert!(p.iter().any(|m| m.op
-            == Op::Device {
-                major: 1,
-                minor: 3,
-                bind_host: true
-            }));
+        assert!(p.iter().any(|m| m.op == Op::Device { major: 1, minor: 3, bind_host: true }));
         let pts = p.iter().find(|m| m.target == b"/dev/pts").unwrap();
         assert!(matches!(&pts.op, Op::Fs { data, .. } if !data.ends_with(b"gid=5")));
     }

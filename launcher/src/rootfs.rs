@@ -17,13 +17,7 @@ pub fn open_layers(layers: &[Vec<u8>]) -> Result<Vec<OwnedFd>, Error> {
     let mut fds = Vec::with_capacity(layers.len());
     for l in layers {
         let mut p = CBuf::<4096>::from(l);
-        let fd = fs::openat(
-            Fd::CWD,
-            p.cstr().at("rootfs", l)?,
-            O_PATH | O_DIRECTORY | O_CLOEXEC,
-            0,
-        )
-        .at("rootfs", l)?;
+        let fd = fs::openat(Fd::CWD, p.cstr().at("rootfs", l)?, O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at("rootfs", l)?;
         fds.push(fd);
     }
     Ok(fds)
@@ -60,12 +54,7 @@ pub fn read_file(layers: &[OwnedFd], path: &[u8]) -> Vec<u8> {
 /// it has a `/`, else in each directory of `path`. Returns the absolute
 /// path in the container, or the exit code (127 missing, 126 not
 /// executable) with the error.
-pub fn find_command(
-    layers: &[OwnedFd],
-    cmd: &[u8],
-    path: &[u8],
-    workdir: &[u8],
-) -> Result<Vec<u8>, (i32, Error)> {
+pub fn find_command(layers: &[OwnedFd], cmd: &[u8], path: &[u8], workdir: &[u8]) -> Result<Vec<u8>, (i32, Error)> {
     let mut denied = false;
     let mut cand = Vec::new();
     if cmd.contains(&b'/') {
@@ -128,8 +117,7 @@ mod tests {
         std::fs::create_dir_all(d.join("bin")).unwrap();
         std::fs::create_dir_all(d.join("a/b")).unwrap();
         std::fs::write(d.join("bin/tool"), b"x").unwrap();
-        std::fs::set_permissions(d.join("bin/tool"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(d.join("bin/tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(d.join("bin/data"), b"x").unwrap();
         symlink("/bin/tool", d.join("bin/link")).unwrap();
         symlink("../../..", d.join("a/b/up")).unwrap();
@@ -142,26 +130,11 @@ mod tests {
     #[test]
     fn commands_are_found_like_execvp() {
         let (d, l) = layer("cmd");
-        assert_eq!(
-            find_command(&l, b"tool", b"/usr/bin:/bin", b"/").unwrap(),
-            b"/bin/tool"
-        );
-        assert_eq!(
-            find_command(&l, b"link", b"/bin", b"/").unwrap(),
-            b"/bin/link"
-        );
-        assert_eq!(
-            find_command(&l, b"/bin/tool", b"", b"/").unwrap(),
-            b"/bin/tool"
-        );
-        assert_eq!(
-            find_command(&l, b"bin/tool", b"", b"/").unwrap(),
-            b"//bin/tool"
-        );
-        assert_eq!(
-            find_command(&l, b"missing", b"/bin", b"/").unwrap_err().0,
-            127
-        );
+        assert_eq!(find_command(&l, b"tool", b"/usr/bin:/bin", b"/").unwrap(), b"/bin/tool");
+        assert_eq!(find_command(&l, b"link", b"/bin", b"/").unwrap(), b"/bin/link");
+        assert_eq!(find_command(&l, b"/bin/tool", b"", b"/").unwrap(), b"/bin/tool");
+        assert_eq!(find_command(&l, b"bin/tool", b"", b"/").unwrap(), b"//bin/tool");
+        assert_eq!(find_command(&l, b"missing", b"/bin", b"/").unwrap_err().0, 127);
         assert_eq!(find_command(&l, b"data", b"/bin", b"/").unwrap_err().0, 126);
         assert_eq!(find_command(&l, b"/bin", b"", b"/").unwrap_err().0, 126);
         std::fs::remove_dir_all(d).unwrap();

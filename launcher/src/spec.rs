@@ -8,9 +8,7 @@
 use crate::cgroup::Resources;
 use alloc::string::String;
 use alloc::vec::Vec;
-use husk_sys::ns::{
-    CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS,
-};
+use husk_sys::ns::{CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS};
 
 /// Namespaces a container gets unless told otherwise. The user namespace is
 /// decided separately (`--userns`, or implied when not root); cgroup is
@@ -125,10 +123,7 @@ pub struct Caps {
 
 impl Default for Caps {
     fn default() -> Caps {
-        Caps {
-            set: husk_sys::caps::DOCKER_DEFAULT,
-            added: 0,
-        }
+        Caps { set: husk_sys::caps::DOCKER_DEFAULT, added: 0 }
     }
 }
 
@@ -185,20 +180,13 @@ impl Container {
     /// Whether the container gets a user namespace of its own: asked for,
     /// implied by explicit maps, or needed because the caller is not root.
     pub fn wants_userns(&self, euid: u32) -> bool {
-        let joined = self
-            .joins
-            .iter()
-            .any(|j| j.kind == husk_sys::ns::CLONE_NEWUSER);
-        !joined
-            && (self.userns || euid != 0 || !self.uid_maps.is_empty() || !self.gid_maps.is_empty())
+        let joined = self.joins.iter().any(|j| j.kind == husk_sys::ns::CLONE_NEWUSER);
+        !joined && (self.userns || euid != 0 || !self.uid_maps.is_empty() || !self.gid_maps.is_empty())
     }
 
     /// The hostname: `--hostname`, else the name.
     pub fn hostname(&self) -> &str {
-        self.hostname
-            .as_deref()
-            .or(self.name.as_deref())
-            .unwrap_or("husk")
+        self.hostname.as_deref().or(self.name.as_deref()).unwrap_or("husk")
     }
 }
 

@@ -48,8 +48,7 @@ use husk_rootfs::record::{self, put, put_i, put_u, Damage};
 use husk_sys::fd::{flock, Fd, OwnedFd, LOCK_EX, LOCK_NB, LOCK_SH};
 use husk_sys::fmt::{parse_u64, Sink};
 use husk_sys::fs::{
-    self, AT_REMOVEDIR, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, O_TRUNC,
-    O_WRONLY,
+    self, AT_REMOVEDIR, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY,
 };
 use husk_sys::process::{geteuid, getpid};
 use husk_sys::{CBuf, CStr, Context, Errno, Error, Result};
@@ -119,9 +118,7 @@ const DIR: i32 = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
 pub fn valid_name(name: &[u8]) -> bool {
     matches!(name.first(), Some(c) if c.is_ascii_alphanumeric())
         && name.len() <= 64
-        && name
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && name.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// A fresh name for a container started without `--name`: 12 hex digits.
@@ -176,9 +173,7 @@ fn join(root: &[u8], name: &[u8]) -> Vec<u8> {
 
 /// `openat(CWD, path, flags)` for a path held in bytes.
 fn open_path(path: &[u8], flags: i32, mode: u32) -> husk_sys::SysResult<OwnedFd> {
-    CBuf::<4096>::from(path)
-        .cstr()
-        .and_then(|c| fs::openat(Fd::CWD, c, flags, mode))
+    CBuf::<4096>::from(path).cstr().and_then(|c| fs::openat(Fd::CWD, c, flags, mode))
 }
 
 const NO_SUCH: &str = "no such container";
@@ -218,11 +213,7 @@ impl StateDir {
     pub fn create(root: &[u8], st: &State) -> Result<(StateDir, Lock)> {
         let name = st.name.as_bytes();
         if !valid_name(name) {
-            return Err(Error::msg(
-                "container name",
-                name,
-                "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
-            ));
+            return Err(Error::msg("container name", name, "must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}"));
         }
         mkdir_all(root)?;
         // A shared /tmp (rootless without XDG_RUNTIME_DIR): the root must be
@@ -249,11 +240,7 @@ impl StateDir {
         }
         let path = join(root, name);
         match open_path(&path, DIR, 0) {
-            Ok(fd) => Ok(StateDir {
-                path,
-                fd,
-                monitor: None,
-            }),
+            Ok(fd) => Ok(StateDir { path, fd, monitor: None }),
             Err(Errno::ENOENT) => Err(no_such(name)),
             Err(e) => Err(e).at("open", &path),
         }
@@ -301,18 +288,13 @@ impl StateDir {
     /// Replace the state file atomically. The caller holds the lock.
     pub fn write(&self, st: &State) -> Result<()> {
         let d = self.fd.fd();
-        fs::openat(
-            d,
-            STATE_TMP,
-            O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-            0o600,
-        )
-        .and_then(|f| {
-            fs::write_all(f.fd(), &encode(st))?;
-            fs::fsync(f.fd())
-        })
-        .and_then(|_| fs::renameat2(d, STATE_TMP, d, STATE, 0))
-        .map_err(|e| self.err("write", b"state", e))
+        fs::openat(d, STATE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            .and_then(|f| {
+                fs::write_all(f.fd(), &encode(st))?;
+                fs::fsync(f.fd())
+            })
+            .and_then(|_| fs::renameat2(d, STATE_TMP, d, STATE, 0))
+            .map_err(|e| self.err("write", b"state", e))
     }
 
     /// Read the state file; a corrupt or truncated one is an error naming it.
@@ -327,8 +309,7 @@ impl StateDir {
         match fs::read_to_vec(self.fd.fd(), STATE) {
             Err(Errno::ENOENT) => Err(no_such(self.name())),
             Err(e) => Err(self.err("read", b"state", e)),
-            Ok(data) => decode_into(&data, st)
-                .map_err(|why| Error::msg("read", &join(&self.path, b"state"), why)),
+            Ok(data) => decode_into(&data, st).map_err(|why| Error::msg("read", &join(&self.path, b"state"), why)),
         }
     }
 
@@ -378,8 +359,7 @@ impl StateDir {
     /// without writing one.
     pub fn wait_monitor(&self) -> Result<Option<i32>> {
         let m = self.open_monitor()?;
-        husk_sys::errno::retry(|| flock(m.fd(), LOCK_SH))
-            .map_err(|e| self.err("lock", b"monitor", e))?;
+        husk_sys::errno::retry(|| flock(m.fd(), LOCK_SH)).map_err(|e| self.err("lock", b"monitor", e))?;
         Ok(read_code(&m))
     }
 
@@ -392,8 +372,7 @@ impl StateDir {
     /// Whether the monitor still holds its lock (the container is starting,
     /// running, or being recorded), without blocking.
     pub fn monitor_active(&self) -> bool {
-        self.open_monitor()
-            .is_ok_and(|m| flock(m.fd(), LOCK_SH | LOCK_NB) == Err(Errno::EAGAIN))
+        self.open_monitor().is_ok_and(|m| flock(m.fd(), LOCK_SH | LOCK_NB) == Err(Errno::EAGAIN))
     }
 }
 
@@ -409,11 +388,7 @@ fn fill(root: &[u8], name: &[u8], tmp: &[u8], st: &State) -> Result<(StateDir, L
     let mut c = CBuf::<4096>::from(tmp);
     let ct = c.cstr().at("mkdir", tmp)?;
     fs::mkdirat(Fd::CWD, ct, 0o700).at("mkdir", tmp)?;
-    let mut dir = StateDir {
-        fd: fs::openat(Fd::CWD, ct, DIR, 0).at("open", tmp)?,
-        path: tmp.to_vec(),
-        monitor: None,
-    };
+    let mut dir = StateDir { fd: fs::openat(Fd::CWD, ct, DIR, 0).at("open", tmp)?, path: tmp.to_vec(), monitor: None };
     let lock = dir.lock_fd()?;
     let mon = fs::openat(dir.fd.fd(), MONITOR, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         .and_then(|m| flock(m.fd(), LOCK_EX).map(|_| m))
@@ -436,9 +411,7 @@ fn publish(tmp: &CStr, path: &[u8], name: &[u8]) -> Result<()> {
         r => r,
     };
     match r {
-        Err(Errno::EEXIST | Errno::ENOTEMPTY) => {
-            Err(Error::msg("create container", name, "name already in use"))
-        }
+        Err(Errno::EEXIST | Errno::ENOTEMPTY) => Err(Error::msg("create container", name, "name already in use")),
         r => r.at("rename", path),
     }
 }
@@ -538,14 +511,8 @@ pub fn now() -> u64 {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let a = s
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let b = s
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(a, |i| i + 1);
+    let a = s.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(s.len());
+    let b = s.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(a, |i| i + 1);
     s.get(a..b).unwrap_or(b"")
 }
 
@@ -741,15 +708,8 @@ mod tests {
             status: Status::Exited(137),
             created: 1_700_000_000,
             rootfs: b"/srv/rootfs:/srv/base".to_vec(),
-            cgroup_paths: vec![
-                "/sys/fs/cgroup/memory/husk/web-1".into(),
-                "/sys/fs/cgroup/pids/husk/web-1".into(),
-            ],
-            command: vec![
-                b"sh".to_vec(),
-                b"-c".to_vec(),
-                b"echo \"hi\"\\\n\t\x01 \xff\xfe caf\xc3\xa9".to_vec(),
-            ],
+            cgroup_paths: vec!["/sys/fs/cgroup/memory/husk/web-1".into(), "/sys/fs/cgroup/pids/husk/web-1".into()],
+            command: vec![b"sh".to_vec(), b"-c".to_vec(), b"echo \"hi\"\\\n\t\x01 \xff\xfe caf\xc3\xa9".to_vec()],
             cap_bounding: 0xa80425fb,
             cap_effective: 0xa80425fb,
             cap_permitted: 0xa80425fb,
@@ -773,10 +733,7 @@ mod tests {
         assert!(j.starts_with(b"husk-state 1\nname web-1\n") && j.ends_with(b"\nend\n"));
         assert_eq!(decode(&j), Ok(st.clone()));
         for s in [Status::Created, Status::Running, Status::Exited(0)] {
-            let st = State {
-                status: s,
-                ..st.clone()
-            };
+            let st = State { status: s, ..st.clone() };
             assert_eq!(decode(&encode(&st)).unwrap().status, s);
         }
     }
@@ -791,11 +748,7 @@ mod tests {
         assert_eq!(decode(b""), Err("empty state file"));
         assert_eq!(decode(b"\n"), Err("empty state file"));
         for cut in [1, 10, j.len() / 2, j.len() - 3] {
-            assert_eq!(
-                decode(&j[..cut]),
-                Err("truncated state file"),
-                "cut at {cut}"
-            );
+            assert_eq!(decode(&j[..cut]), Err("truncated state file"), "cut at {cut}");
         }
         for bad in [
             "name x\nstatus sleeping\n",
@@ -809,12 +762,7 @@ mod tests {
         ] {
             assert_eq!(decode(&file(bad)), Err("corrupt state file"), "{bad}");
         }
-        assert_eq!(
-            decode(&file("name x\npid -5\nstatus running\n"))
-                .unwrap()
-                .pid,
-            -5
-        );
+        assert_eq!(decode(&file("name x\npid -5\nstatus running\n")).unwrap().pid, -5);
         let mut v2 = file("name x\nstatus running\n");
         v2[11] = b'2';
         assert_eq!(decode(&v2), Err("corrupt state file"));
@@ -833,17 +781,7 @@ mod tests {
         for ok in [&b"a"[..], b"web-1", b"A.b_c-9", &[b'x'; 64]] {
             assert!(valid_name(ok), "{}", String::from_utf8_lossy(ok));
         }
-        for bad in [
-            &b""[..],
-            b".x",
-            b"-x",
-            b"_x",
-            b"a/b",
-            b"..",
-            b"a b",
-            &[b'x'; 65],
-            b"caf\xc3\xa9",
-        ] {
+        for bad in [&b""[..], b".x", b"-x", b"_x", b"a/b", b"..", b"a b", &[b'x'; 65], b"caf\xc3\xa9"] {
             assert!(!valid_name(bad), "{}", String::from_utf8_lossy(bad));
         }
         let g = generate_name();
@@ -858,12 +796,7 @@ mod tests {
             line.extend_from_slice(comm);
             line.push(b')');
             line.extend_from_slice(tail);
-            assert_eq!(
-                parse_stat(&line),
-                Some((b'S', 424242)),
-                "{}",
-                String::from_utf8_lossy(&line)
-            );
+            assert_eq!(parse_stat(&line), Some((b'S', 424242)), "{}", String::from_utf8_lossy(&line));
         }
         assert_eq!(parse_stat(b"77 (sh) S 1 2"), None);
         assert_eq!(parse_stat(b"no paren"), None);
@@ -887,18 +820,11 @@ mod tests {
     #[test]
     fn create_is_exclusive_and_remove_leaves_nothing() {
         let root = tmp_root("create");
-        let st = State {
-            name: "c1".into(),
-            status: Status::Created,
-            ..sample()
-        };
+        let st = State { name: "c1".into(), status: Status::Created, ..sample() };
         let (dir, lock) = StateDir::create(&root, &st).unwrap();
         drop(lock);
         let e = StateDir::create(&root, &st).err().unwrap();
-        assert_eq!(
-            format!("{e:?}"),
-            "husk: create container c1: name already in use"
-        );
+        assert_eq!(format!("{e:?}"), "husk: create container c1: name already in use");
         let mut st2 = dir.read().unwrap();
         assert_eq!(st2, st);
         st2.status = Status::Running;
@@ -921,11 +847,7 @@ mod tests {
     #[test]
     fn finish_records_the_code_for_waiters() {
         let root = tmp_root("finish");
-        let st = State {
-            name: "c2".into(),
-            auto_remove: false,
-            ..sample()
-        };
+        let st = State { name: "c2".into(), auto_remove: false, ..sample() };
         let (dir, lock) = StateDir::create(&root, &st).unwrap();
         drop(lock);
         let other = StateDir::open(&root, b"c2").unwrap();
@@ -938,10 +860,7 @@ mod tests {
         let rs = std::str::from_utf8(&root).unwrap().to_string();
         std::fs::write(format!("{rs}/c2/state"), b"husk-state 1\nname c2\npi").unwrap();
         let e = other.read().err().unwrap();
-        assert_eq!(
-            format!("{e:?}"),
-            format!("husk: read {rs}/c2/state: truncated state file")
-        );
+        assert_eq!(format!("{e:?}"), format!("husk: read {rs}/c2/state: truncated state file"));
         let _l = other.lock().unwrap();
         std::fs::create_dir_all(format!("{rs}/c2/upper/a/b")).unwrap();
         std::os::unix::fs::symlink("/etc", format!("{rs}/c2/upper/etc")).unwrap();

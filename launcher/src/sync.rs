@@ -44,9 +44,7 @@ pub fn send(sock: Fd, m: &Msg) -> Result<(), Error> {
         Msg::Failed(code, line) => b.c(b'E').c(*code as u8).b(line),
         Msg::Eof => return Ok(()),
     };
-    fs::write(sock, b.bytes())
-        .map(|_| ())
-        .ctx("send to the host stage")
+    fs::write(sock, b.bytes()).map(|_| ()).ctx("send to the host stage")
 }
 
 /// Send a failure: the error rendered as `husk: ...`.
@@ -67,9 +65,6 @@ pub fn recv(sock: Fd) -> Result<Msg, Error> {
         Some(b'X') => Msg::Exec,
         Some(b'P') => Msg::Pid(parse_u64(&b[1..]).unwrap_or(0) as i32),
         Some(b'E') if n >= 2 => Msg::Failed(b[1] as i32, b[2..].to_vec()),
-        _ => Msg::Failed(
-            125,
-            b"husk: read from the container: garbled message".to_vec(),
-        ),
+        _ => Msg::Failed(125, b"husk: read from the container: garbled message".to_vec()),
     })
 }

@@ -35,11 +35,7 @@ pub fn identity(spec: Option<&UserSpec>, passwd: &[u8], group: &[u8]) -> Result<
 
 /// Resolve `spec` (None: root) against passwd and group file contents.
 /// The error is the text for `husk: -u NAME: <text>`.
-pub fn resolve(
-    spec: Option<&UserSpec>,
-    passwd: &[u8],
-    group: &[u8],
-) -> Result<Identity, &'static str> {
+pub fn resolve(spec: Option<&UserSpec>, passwd: &[u8], group: &[u8]) -> Result<Identity, &'static str> {
     let (user, want_group) = match spec {
         Some(s) => (&s.user, s.group.as_ref()),
         None => (&Id::Num(0), None),
@@ -96,12 +92,7 @@ pub fn resolve(
     if let Some(i) = groups.iter().position(|&g| g == gid) {
         groups.remove(i);
     }
-    Ok(Identity {
-        uid,
-        gid,
-        groups,
-        home: if home.is_empty() { b"/" } else { home }.to_vec(),
-    })
+    Ok(Identity { uid, gid, groups, home: if home.is_empty() { b"/" } else { home }.to_vec() })
 }
 
 /// Whether the `member,member` list names `name`.
@@ -145,8 +136,7 @@ mod tests {
 
     const PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/sh\nbin:x:1:1:bin:/bin:/sbin/nologin\n\
         broken line\nalice:x:1000:1000::/home/alice:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
-    const GROUP: &[u8] =
-        b"root:x:0:\nwheel:x:10:root,alice\naudio:x:29:alice\nalice:x:1000:\nusers:x:100:\n";
+    const GROUP: &[u8] = b"root:x:0:\nwheel:x:10:root,alice\naudio:x:29:alice\nalice:x:1000:\nusers:x:100:\n";
 
     fn spec(u: Id, g: Option<Id>) -> UserSpec {
         UserSpec { user: u, group: g }
@@ -155,49 +145,20 @@ mod tests {
     #[test]
     fn users_resolve_like_docker() {
         let root = resolve(None, PASSWD, GROUP).unwrap();
-        assert_eq!(
-            (root.uid, root.gid, root.home.as_slice(), root.groups),
-            (0, 0, &b"/root"[..], vec![10])
-        );
-        let a = resolve(
-            Some(&spec(Id::Name(b"alice".to_vec()), None)),
-            PASSWD,
-            GROUP,
-        )
-        .unwrap();
-        assert_eq!(
-            (a.uid, a.gid, a.home.as_slice(), a.groups),
-            (1000, 1000, &b"/home/alice"[..], vec![10, 29])
-        );
-        let a = resolve(
-            Some(&spec(Id::Num(1000), Some(Id::Name(b"users".to_vec())))),
-            PASSWD,
-            GROUP,
-        )
-        .unwrap();
+        assert_eq!((root.uid, root.gid, root.home.as_slice(), root.groups), (0, 0, &b"/root"[..], vec![10]));
+        let a = resolve(Some(&spec(Id::Name(b"alice".to_vec()), None)), PASSWD, GROUP).unwrap();
+        assert_eq!((a.uid, a.gid, a.home.as_slice(), a.groups), (1000, 1000, &b"/home/alice"[..], vec![10, 29]));
+        let a = resolve(Some(&spec(Id::Num(1000), Some(Id::Name(b"users".to_vec())))), PASSWD, GROUP).unwrap();
         assert_eq!((a.uid, a.gid), (1000, 100));
         let n = resolve(Some(&spec(Id::Num(4242), Some(Id::Num(7)))), PASSWD, GROUP).unwrap();
-        assert_eq!(
-            (n.uid, n.gid, n.home.as_slice(), n.groups.len()),
-            (4242, 7, &b"/"[..], 0)
-        );
+        assert_eq!((n.uid, n.gid, n.home.as_slice(), n.groups.len()), (4242, 7, &b"/"[..], 0));
         let r = resolve(Some(&spec(Id::Num(0), None)), b"", b"").unwrap();
         assert_eq!(r.home, b"/root");
     }
 
     #[test]
     fn unknown_names_are_errors() {
-        assert!(resolve(
-            Some(&spec(Id::Name(b"mallory".to_vec()), None)),
-            PASSWD,
-            GROUP
-        )
-        .is_err());
-        assert!(resolve(
-            Some(&spec(Id::Num(0), Some(Id::Name(b"nogroup".to_vec())))),
-            PASSWD,
-            GROUP
-        )
-        .is_err());
+        assert!(resolve(Some(&spec(Id::Name(b"mallory".to_vec()), None)), PASSWD, GROUP).is_err());
+        assert!(resolve(Some(&spec(Id::Num(0), Some(Id::Name(b"nogroup".to_vec())))), PASSWD, GROUP).is_err());
     }
 }

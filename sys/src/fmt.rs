@@ -84,20 +84,22 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
 }
 
 /// A buffered writer to a file descriptor. Flushes when full and on drop.
+/// The buffer starts uninitialised (a memset per writer built cost code at
+/// every call site); `buf[..len]` is what has been written.
 pub struct Writer<const N: usize = 256> {
     fd: Fd,
     len: usize,
-    buf: [u8; N],
+    buf: [core::mem::MaybeUninit<u8>; N],
 }
 
 impl<const N: usize> Writer<N> {
     pub const fn new(fd: Fd) -> Self {
-        Writer { fd, len: 0, buf: [0; N] }
+        Writer { fd, len: 0, buf: [core::mem::MaybeUninit::uninit(); N] }
     }
     /// Write out what is buffered. Errors are ignored: a diagnostic that
     /// cannot be printed has nowhere else to go.
     pub fn flush(&mut self) {
-        let _ = crate::fs::write_all(self.fd, &self.buf[..self.len]);
+        let _ = crate::fs::write_all(self.fd, crate::path::initialised(&self.buf, self.len));
         self.len = 0;
     }
 }
@@ -111,10 +113,10 @@ impl<const N: usize> Sink for Writer<N> {
             if self.len == N {
                 self.flush();
             }
-            let n = bytes.len().min(N - self.len);
-            self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
-            self.len += n;
-            bytes = &bytes[n..];
+            let (now, later) = bytes.split_at(bytes.len().min(N - self.len));
+            crate::path::copy_into(&mut self.buf, self.len, now);
+            self.len += now.len();
+            bytes = later;
         }
     }
 }

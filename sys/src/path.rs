@@ -77,15 +77,23 @@ fn append(buf: &mut [MaybeUninit<u8>], len: &mut usize, overflow: &mut bool, byt
         *overflow = true;
         return;
     }
-    // SAFETY: *len + bytes.len() < buf.len(), so the destination range is
-    // inside buf; a `&[u8]` never overlaps the `&mut` buffer.
-    unsafe {
-        core::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.as_mut_ptr().add(*len).cast::<u8>(), bytes.len());
-    }
+    copy_into(buf, *len, bytes);
     *len += bytes.len();
 }
 
-fn initialised(buf: &[MaybeUninit<u8>], len: usize) -> &[u8] {
+/// Copy `bytes` into `buf` at `at`; nothing if it does not fit.
+pub(crate) fn copy_into(buf: &mut [MaybeUninit<u8>], at: usize, bytes: &[u8]) {
+    if at + bytes.len() > buf.len() {
+        return;
+    }
+    // SAFETY: the range at..at+len is inside buf (checked above); a `&[u8]`
+    // never overlaps the `&mut` buffer.
+    unsafe {
+        core::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.as_mut_ptr().add(at).cast::<u8>(), bytes.len());
+    }
+}
+
+pub(crate) fn initialised(buf: &[MaybeUninit<u8>], len: usize) -> &[u8] {
     let len = len.min(buf.len());
     // SAFETY: CBuf's invariant: the first `len` bytes have been written.
     unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) }

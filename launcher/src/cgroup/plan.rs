@@ -220,10 +220,8 @@ const EXPLAIN: [(&str, Errno, &str); 18] = [
     // v1 tries to reclaim down to the new limit and gives up with EBUSY.
     ("memory.limit_in_bytes", Errno::EBUSY, "memory limit below current usage"),
     ("memory.memsw.limit_in_bytes", Errno::EBUSY, "memory limit below current usage"),
-    ("memory.memsw.limit_in_bytes", Errno::ENOENT,
-     "swap accounting is off in this kernel (boot with swapaccount=1)"),
-    ("memory.swap.max", Errno::ENOENT,
-     "no swap accounting in this kernel (CONFIG_MEMCG_SWAP, swapaccount=1)"),
+    ("memory.memsw.limit_in_bytes", Errno::ENOENT, "swap accounting is off in this kernel (boot with swapaccount=1)"),
+    ("memory.swap.max", Errno::ENOENT, "no swap accounting in this kernel (CONFIG_MEMCG_SWAP, swapaccount=1)"),
     ("io.weight", Errno::ENOENT, "no io weight in this kernel (neither iocost nor BFQ)"),
     ("blkio.weight", Errno::ENOENT, "no blkio weight in this kernel (neither CFQ nor BFQ)"),
     ("cpuset.cpus", Errno::EINVAL, "not a subset of the CPUs of the parent cgroup"),
@@ -234,8 +232,11 @@ const EXPLAIN: [(&str, Errno, &str); 18] = [
     ("cpuset.mems", Errno::ENOSPC, "the parent cgroup has no CPUs or memory nodes"),
     ("cpu.cfs_quota_us", Errno::EINVAL, "quota outside the kernel's range"),
     ("cpu.max", Errno::EINVAL, "quota outside the kernel's range"),
-    ("cgroup.subtree_control", Errno::EBUSY,
-     "the parent cgroup has processes of its own (v2 no-internal-process rule)"),
+    (
+        "cgroup.subtree_control",
+        Errno::EBUSY,
+        "the parent cgroup has processes of its own (v2 no-internal-process rule)",
+    ),
     ("cgroup.subtree_control", Errno::ENOENT, "controller not available in the parent cgroup"),
     ("cgroup.procs", Errno::ENOSPC, "cpuset of the cgroup is empty"),
     ("cgroup.procs", Errno::EAGAIN, "pids limit reached"),
@@ -250,7 +251,6 @@ pub fn explain(file: &str, errno: Errno) -> &'static str {
     }
     ""
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -275,7 +275,8 @@ mod tests {
         for (row, &(c, files)) in FILES[..PLANNED].iter().enumerate() {
             if let Some(value) = text(res, row, v2) {
                 let c = CONTROLLERS[c];
-                let alt = (row == PLANNED - 1).then(|| (FILES[PLANNED].1[v2 as usize], text(res, PLANNED, v2).unwrap()));
+                let alt =
+                    (row == PLANNED - 1).then(|| (FILES[PLANNED].1[v2 as usize], text(res, PLANNED, v2).unwrap()));
                 p.push(Knob { ctrl: if v2 { c.v2 } else { c.v1 }, file: files[v2 as usize], value, alt });
             }
         }
@@ -306,9 +307,7 @@ mod tests {
     }
 
     fn files(p: &[Knob]) -> Vec<(&str, &str, &str)> {
-        p.iter()
-            .map(|k| (k.ctrl, k.file, k.value.as_str()))
-            .collect()
+        p.iter().map(|k| (k.ctrl, k.file, k.value.as_str())).collect()
     }
 
     #[test]
@@ -335,29 +334,16 @@ mod tests {
         assert!(plan_v2(&Resources::default()).is_empty());
         assert!(plan_v1(&Resources::default()).is_empty());
         assert!(controllers(&Resources::default()).is_empty());
-        let r = Resources {
-            pids: Some(2),
-            ..Default::default()
-        };
+        let r = Resources { pids: Some(2), ..Default::default() };
         assert_eq!(files(&plan_v2(&r)), [("pids", "pids.max", "2")]);
         assert_eq!(controllers(&r), [PIDS]);
-        let r = Resources {
-            memory: Some(1 << 20),
-            ..Default::default()
-        };
-        assert_eq!(
-            files(&plan_v1(&r)),
-            [("memory", "memory.limit_in_bytes", "1048576")]
-        );
+        let r = Resources { memory: Some(1 << 20), ..Default::default() };
+        assert_eq!(files(&plan_v1(&r)), [("memory", "memory.limit_in_bytes", "1048576")]);
     }
 
     #[test]
     fn unlimited_swap_is_max_on_v2_and_minus_one_on_v1() {
-        let r = Resources {
-            memory: Some(8 << 20),
-            memory_swap: Some(u64::MAX),
-            ..Default::default()
-        };
+        let r = Resources { memory: Some(8 << 20), memory_swap: Some(u64::MAX), ..Default::default() };
         assert_eq!(plan_v2(&r)[1].value, "max");
         assert_eq!(plan_v1(&r)[1].value, "-1");
     }
@@ -412,83 +398,25 @@ mod tests {
         let d = Resources::default;
         let cases = [
             (
-                Resources {
-                    memory: Some(4096),
-                    ..d()
-                },
+                Resources { memory: Some(4096), ..d() },
                 "husk: --memory 4096: below 1m, too small for a container to start",
             ),
             (
-                Resources {
-                    memory_swap: Some(1 << 30),
-                    ..d()
-                },
+                Resources { memory_swap: Some(1 << 30), ..d() },
                 "husk: --memory-swap 1073741824: needs --memory (it is memory plus swap)",
             ),
             (
-                Resources {
-                    memory: Some(2 << 20),
-                    memory_swap: Some(1 << 20),
-                    ..d()
-                },
+                Resources { memory: Some(2 << 20), memory_swap: Some(1 << 20), ..d() },
                 "husk: --memory-swap 1048576: less than --memory (it is memory plus swap)",
             ),
-            (
-                Resources {
-                    cpus_milli: Some(5),
-                    ..d()
-                },
-                "husk: --cpus 5: below 0.01 (the kernel's 1 ms quota minimum)",
-            ),
-            (
-                Resources {
-                    cpus_milli: Some(u64::MAX / 10),
-                    ..d()
-                },
-                "husk: --cpus 1844674407370955161: too large",
-            ),
-            (
-                Resources {
-                    cpu_weight: Some(0),
-                    ..d()
-                },
-                "husk: --cpu-weight 0: must be 1..10000",
-            ),
-            (
-                Resources {
-                    io_weight: Some(10001),
-                    ..d()
-                },
-                "husk: --io-weight 10001: must be 1..10000",
-            ),
-            (
-                Resources {
-                    pids: Some(0),
-                    ..d()
-                },
-                "husk: --pids 0: must be at least 1",
-            ),
-            (
-                Resources {
-                    cpuset_cpus: Some("0-".into()),
-                    ..d()
-                },
-                "husk: --cpuset-cpus 0-: not a list like 0-3,5",
-            ),
-            (
-                Resources {
-                    cpuset_mems: Some("3-1".into()),
-                    ..d()
-                },
-                "husk: --cpuset-mems 3-1: not a list like 0-3,5",
-            ),
-            (
-                Resources {
-                    cpuset_cpus: Some("0 ,1".into()),
-                    ..d()
-                },
-                "husk: --cpuset-cpus 0 ,1: not a list like 0-3,5",
-            ),
+            (Resources { cpus_milli: Some(5), ..d() }, "husk: --cpus 5: below 0.01 (the kernel's 1 ms quota minimum)"),
+            (Resources { cpus_milli: Some(u64::MAX / 10), ..d() }, "husk: --cpus 1844674407370955161: too large"),
+            (Resources { cpu_weight: Some(0), ..d() }, "husk: --cpu-weight 0: must be 1..10000"),
+            (Resources { io_weight: Some(10001), ..d() }, "husk: --io-weight 10001: must be 1..10000"),
+            (Resources { pids: Some(0), ..d() }, "husk: --pids 0: must be at least 1"),
+            (Resources { cpuset_cpus: Some("0-".into()), ..d() }, "husk: --cpuset-cpus 0-: not a list like 0-3,5"),
+            (Resources { cpuset_mems: Some("3-1".into()), ..d() }, "husk: --cpuset-mems 3-1: not a list like 0-3,5"),
+            (Resources { cpuset_cpus: Some("0 ,1".into()), ..d() }, "husk: --cpuset-cpus 0 ,1: not a list like 0-3,5"),
         ];
         for (r, want) in cases {
             assert_eq!(err(r), want);
