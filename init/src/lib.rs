@@ -196,11 +196,7 @@ impl Options {
                 let colon = v.iter().position(|&c| c == b':').ok_or(bad)?;
                 let (from, to) = (&v[..colon], &v[colon + 1..]);
                 let from = parse_signal(from).ok_or(usage(opt, v, "unknown signal"))?;
-                let to = if to == b"0" {
-                    0
-                } else {
-                    parse_signal(to).ok_or(usage(opt, v, "unknown signal"))?
-                };
+                let to = if to == b"0" { 0 } else { parse_signal(to).ok_or(usage(opt, v, "unknown signal"))? };
                 self.rewrite[from as usize] = to as u8;
             }
             _ => self.grace_secs = parse_u64(v).ok_or(usage(opt, v, "needs whole seconds"))?,
@@ -261,10 +257,7 @@ const ERRNOS: &[u8] = b"\x01EPERM (Operation not permitted)\0\
 
 /// `NAME (text)` for the errnos in [`ERRNOS`].
 fn errno_text(errno: i32) -> Option<&'static [u8]> {
-    ERRNOS
-        .split(|&c| c == 0)
-        .find(|e| e.first() == Some(&(errno as u8)) && errno < 256)
-        .map(|e| &e[1..])
+    ERRNOS.split(|&c| c == 0).find(|e| e.first() == Some(&(errno as u8)) && errno < 256).map(|e| &e[1..])
 }
 
 impl Fail<'_> {
@@ -325,21 +318,14 @@ mod tests {
         parse_env(args, &[])
     }
 
-    fn parse_env(
-        args: &[&'static str],
-        env: &'static [(&str, &str)],
-    ) -> Result<Options, Usage<'static>> {
+    fn parse_env(args: &[&'static str], env: &'static [(&str, &str)]) -> Result<Options, Usage<'static>> {
         let mut all = vec!["husk-init"];
         all.extend_from_slice(args);
         let all: &'static [&str] = Vec::leak(all);
         parse(
             all.len(),
             |i| all[i].as_bytes(),
-            |name| {
-                env.iter()
-                    .find(|(k, _)| k.as_bytes() == name)
-                    .map(|(_, v)| v.as_bytes())
-            },
+            |name| env.iter().find(|(k, _)| k.as_bytes() == name).map(|(_, v)| v.as_bytes()),
         )
     }
 
@@ -352,52 +338,29 @@ mod tests {
 
     #[test]
     fn parsing_stops_at_the_first_non_option() {
-        assert_eq!(
-            parse_args(&["prog", "-x"]).ok().unwrap().action,
-            Action::Run(1)
-        );
-        assert_eq!(
-            parse_args(&["-g", "--", "-prog"]).ok().unwrap().action,
-            Action::Run(3)
-        );
-        assert_eq!(
-            parse_args(&["-s", "-v", "prog"]).ok().unwrap().action,
-            Action::Run(3)
-        );
+        assert_eq!(parse_args(&["prog", "-x"]).ok().unwrap().action, Action::Run(1));
+        assert_eq!(parse_args(&["-g", "--", "-prog"]).ok().unwrap().action, Action::Run(3));
+        assert_eq!(parse_args(&["-s", "-v", "prog"]).ok().unwrap().action, Action::Run(3));
         assert_eq!(parse_args(&["-", "x"]).ok().unwrap().action, Action::Run(1));
     }
 
     #[test]
     fn flags_bundle_and_values_attach_like_getopt() {
-        let o = parse_args(&["-vvgw", "-e3", "-e", "4", "-t1", "prog"])
-            .ok()
-            .unwrap();
+        let o = parse_args(&["-vvgw", "-e3", "-e", "4", "-t1", "prog"]).ok().unwrap();
         assert_eq!(o.verbosity, 3);
         assert!(o.group && o.warn_reap);
         assert_eq!(o.grace_secs, 1);
         assert_eq!(o.exit_code(Exit::Code(3)), 0);
         assert_eq!(o.exit_code(Exit::Code(4)), 0);
         assert_eq!(o.exit_code(Exit::Code(5)), 5);
-        assert_eq!(
-            parse_args(&["-ve", "7", "p"])
-                .ok()
-                .unwrap()
-                .exit_code(Exit::Code(7)),
-            0
-        );
+        assert_eq!(parse_args(&["-ve", "7", "p"]).ok().unwrap().exit_code(Exit::Code(7)), 0);
     }
 
     #[test]
     fn help_version_and_pause() {
         assert_eq!(parse_args(&["-h"]).ok().unwrap().action, Action::Help);
-        assert_eq!(
-            parse_args(&["-g", "-h", "-x"]).ok().unwrap().action,
-            Action::Help
-        );
-        assert_eq!(
-            parse_args(&["--version"]).ok().unwrap().action,
-            Action::Version
-        );
+        assert_eq!(parse_args(&["-g", "-h", "-x"]).ok().unwrap().action, Action::Help);
+        assert_eq!(parse_args(&["--version"]).ok().unwrap().action, Action::Version);
         assert_eq!(parse_args(&["-P"]).ok().unwrap().action, Action::Pause);
         assert_eq!(err(&["-P", "sleep"]), "husk-init: -P: takes no PROGRAM\n");
     }
@@ -408,71 +371,29 @@ mod tests {
         assert_eq!(err(&["-g"]), "husk-init: missing PROGRAM\n");
         assert_eq!(err(&["-x", "prog"]), "husk-init: -x: unknown option\n");
         assert_eq!(err(&["-gx", "prog"]), "husk-init: -x: unknown option\n");
-        assert_eq!(
-            err(&["--frob", "prog"]),
-            "husk-init: --frob: unknown option\n"
-        );
+        assert_eq!(err(&["--frob", "prog"]), "husk-init: --frob: unknown option\n");
         assert_eq!(err(&["-e"]), "husk-init: -e: needs a value\n");
-        assert_eq!(
-            err(&["-e", "256", "p"]),
-            "husk-init: -e 256: exit codes are 0..255\n"
-        );
-        assert_eq!(
-            err(&["-e", "-1", "p"]),
-            "husk-init: -e -1: exit codes are 0..255\n"
-        );
-        assert_eq!(
-            err(&["-p", "FOO", "p"]),
-            "husk-init: -p FOO: unknown signal\n"
-        );
-        assert_eq!(
-            err(&["-r", "15", "p"]),
-            "husk-init: -r 15: expected FROM:TO\n"
-        );
-        assert_eq!(
-            err(&["-r", "15:x", "p"]),
-            "husk-init: -r 15:x: unknown signal\n"
-        );
-        assert_eq!(
-            err(&["-r", "1:99", "p"]),
-            "husk-init: -r 1:99: unknown signal\n"
-        );
-        assert_eq!(
-            err(&["-r", ":1", "p"]),
-            "husk-init: -r :1: unknown signal\n"
-        );
-        assert_eq!(
-            err(&["-t", "1.5", "p"]),
-            "husk-init: -t 1.5: needs whole seconds\n"
-        );
+        assert_eq!(err(&["-e", "256", "p"]), "husk-init: -e 256: exit codes are 0..255\n");
+        assert_eq!(err(&["-e", "-1", "p"]), "husk-init: -e -1: exit codes are 0..255\n");
+        assert_eq!(err(&["-p", "FOO", "p"]), "husk-init: -p FOO: unknown signal\n");
+        assert_eq!(err(&["-r", "15", "p"]), "husk-init: -r 15: expected FROM:TO\n");
+        assert_eq!(err(&["-r", "15:x", "p"]), "husk-init: -r 15:x: unknown signal\n");
+        assert_eq!(err(&["-r", "1:99", "p"]), "husk-init: -r 1:99: unknown signal\n");
+        assert_eq!(err(&["-r", ":1", "p"]), "husk-init: -r :1: unknown signal\n");
+        assert_eq!(err(&["-t", "1.5", "p"]), "husk-init: -t 1.5: needs whole seconds\n");
     }
 
     #[test]
     fn parent_death_signal_takes_every_spelling() {
         for s in ["SIGUSR1", "USR1", "10", "usr1"] {
-            assert_eq!(
-                parse_args(&["-p", s, "p"]).ok().unwrap().parent_death,
-                10,
-                "{s}"
-            );
+            assert_eq!(parse_args(&["-p", s, "p"]).ok().unwrap().parent_death, 10, "{s}");
         }
     }
 
     #[test]
     fn rewrites_route_drop_and_allow_realtime_signals() {
-        let o = parse_args(&[
-            "-r",
-            "USR1:USR2",
-            "-r",
-            "HUP:0",
-            "-r",
-            "RTMIN+3:TERM",
-            "-r",
-            "2:RTMAX",
-            "p",
-        ])
-        .ok()
-        .unwrap();
+        let o =
+            parse_args(&["-r", "USR1:USR2", "-r", "HUP:0", "-r", "RTMIN+3:TERM", "-r", "2:RTMAX", "p"]).ok().unwrap();
         assert_eq!(o.route(10), Some(12));
         assert_eq!(o.route(1), None);
         assert_eq!(o.route(37), Some(15));
@@ -501,17 +422,10 @@ mod tests {
 
     #[test]
     fn environment_variables_as_in_tini() {
-        let o = parse_env(
-            &["-v", "p"],
-            &[("TINI_VERBOSITY", "3"), ("TINI_KILL_PROCESS_GROUP", "1")],
-        )
-        .ok()
-        .unwrap();
+        let o = parse_env(&["-v", "p"], &[("TINI_VERBOSITY", "3"), ("TINI_KILL_PROCESS_GROUP", "1")]).ok().unwrap();
         assert_eq!(o.verbosity, 4);
         assert!(o.group);
-        let o = parse_env(&["p"], &[("TINI_VERBOSITY", "x"), ("TINI_SUBREAPER", "1")])
-            .ok()
-            .unwrap();
+        let o = parse_env(&["p"], &[("TINI_VERBOSITY", "x"), ("TINI_SUBREAPER", "1")]).ok().unwrap();
         assert_eq!(o.verbosity, 0);
         assert!(!o.group);
         assert_eq!(parse_args(&["p"]).ok().unwrap().verbosity, 1);
@@ -525,24 +439,15 @@ mod tests {
 
     #[test]
     fn failures_name_the_step_the_object_and_the_errno() {
-        assert_eq!(
-            fail("exec", b"nope", 2),
-            "husk-init: exec nope: ENOENT (No such file or directory)\n"
-        );
-        assert_eq!(
-            fail("signalfd", b"", 24),
-            "husk-init: signalfd: EMFILE (Too many open files)\n"
-        );
+        assert_eq!(fail("exec", b"nope", 2), "husk-init: exec nope: ENOENT (No such file or directory)\n");
+        assert_eq!(fail("signalfd", b"", 24), "husk-init: signalfd: EMFILE (Too many open files)\n");
         assert_eq!(fail("exec", b"x", 4000), "husk-init: exec x: errno 4000\n");
         // The texts are strerror(3)'s, as husk_sys knows them.
         let mut seen = 0;
         for n in 1..256 {
             if let Some(text) = errno_text(n) {
                 let e = husk_sys::Errno(n);
-                assert_eq!(
-                    String::from_utf8_lossy(text),
-                    format!("{} ({})", e.name().unwrap(), e.text().unwrap())
-                );
+                assert_eq!(String::from_utf8_lossy(text), format!("{} ({})", e.name().unwrap(), e.text().unwrap()));
                 seen += 1;
             }
         }
@@ -568,14 +473,7 @@ mod tests {
 
     #[test]
     fn dirent_names_walks_getdents_records() {
-        let mut buf = [
-            dirent("."),
-            dirent(".."),
-            dirent("1"),
-            dirent("self"),
-            dirent("4194304"),
-        ]
-        .concat();
+        let mut buf = [dirent("."), dirent(".."), dirent("1"), dirent("self"), dirent("4194304")].concat();
         let names: Vec<&[u8]> = dirent_names(&buf).collect();
         assert_eq!(names, [&b"."[..], b"..", b"1", b"self", b"4194304"]);
         // A record cut short by the buffer's end is not read past.

@@ -10,8 +10,8 @@
 #![deny(unsafe_code)]
 
 use husk_init::{
-    dirent_names, exec_failure_code, parse, stat_parent, Action, Fail, Options, Usage,
-    DEFAULT_PATH, HELP, USAGE, VERSION,
+    dirent_names, exec_failure_code, parse, stat_parent, Action, Fail, Options, Usage, DEFAULT_PATH, HELP, USAGE,
+    VERSION,
 };
 use husk_sys::errno::retry;
 use husk_sys::fmt::{self, Sink};
@@ -73,28 +73,18 @@ fn run(o: &Options, inherited: &Inherited) -> Result<i32> {
 
 /// The signals that report our own faults stay unblocked, as in tini: a
 /// blocked SIGSEGV from a real fault would kill us anyway, without a core.
-const SYNCHRONOUS: [i32; 7] = [
-    signal::SIGSEGV,
-    signal::SIGBUS,
-    signal::SIGILL,
-    signal::SIGFPE,
-    signal::SIGABRT,
-    signal::SIGTRAP,
-    signal::SIGSYS,
-];
+const SYNCHRONOUS: [i32; 7] =
+    [signal::SIGSEGV, signal::SIGBUS, signal::SIGILL, signal::SIGFPE, signal::SIGABRT, signal::SIGTRAP, signal::SIGSYS];
 
 fn handled_signals() -> SigSet {
-    SYNCHRONOUS
-        .iter()
-        .fold(SigSet::FULL, |set, &s| set.without(s))
+    SYNCHRONOUS.iter().fold(SigSet::FULL, |set, &s| set.without(s))
 }
 
 /// Block everything first, so no signal is acted on by default before the
 /// signalfd exists. A blocked signal is never discarded, not even for PID 1
 /// (kernel sig_ignored()), so TERM from `docker stop` still reaches us.
 fn block_signals() -> Inherited {
-    let mask =
-        signal::rt_sigprocmask(signal::SIG_SETMASK, handled_signals()).unwrap_or(SigSet::EMPTY);
+    let mask = signal::rt_sigprocmask(signal::SIG_SETMASK, handled_signals()).unwrap_or(SigSet::EMPTY);
     // An ignored SIGCHLD makes the kernel reap our children for us, and then
     // we could not learn the main child's exit code.
     let chld_ignored = signal::rt_sigaction(SIGCHLD, None) == Ok(Disposition::Ignore);
@@ -129,8 +119,7 @@ fn register_subreaper(o: &Options) {
 
 fn set_parent_death_signal(o: &Options) -> Result<()> {
     if o.parent_death != 0 {
-        process::prctl(process::PR_SET_PDEATHSIG, o.parent_death as u64, 0, 0, 0)
-            .at("set parent death signal", b"")?;
+        process::prctl(process::PR_SET_PDEATHSIG, o.parent_death as u64, 0, 0, 0).at("set parent death signal", b"")?;
     }
     Ok(())
 }
@@ -155,14 +144,7 @@ fn exec_child(argv: Argv, inherited: &Inherited, o: &Options) -> ! {
     // lets tcsetpgrp proceed instead of stopping us.
     match process::tcsetpgrp(Fd::STDIN, process::getpid()) {
         Ok(()) | Err(Errno::ENOTTY) | Err(Errno::ENXIO) => {}
-        Err(e) => warn(
-            o,
-            &Fail {
-                op: "give the terminal to",
-                obj: b"the child",
-                errno: e.0,
-            },
-        ),
+        Err(e) => warn(o, &Fail { op: "give the terminal to", obj: b"the child", errno: e.0 }),
     }
     if inherited.chld_ignored {
         let _ = signal::rt_sigaction(SIGCHLD, Some(Disposition::Ignore));
@@ -170,11 +152,7 @@ fn exec_child(argv: Argv, inherited: &Inherited, o: &Options) -> ! {
     let _ = signal::rt_sigprocmask(signal::SIG_SETMASK, inherited.mask);
     let prog = argv.get(0).unwrap_or(b"");
     let e = execvp(prog, argv);
-    report(&Fail {
-        op: "exec",
-        obj: prog,
-        errno: e.0,
-    });
+    report(&Fail { op: "exec", obj: prog, errno: e.0 });
     process::exit(exec_failure_code(e.0))
 }
 
@@ -187,23 +165,16 @@ fn execvp(prog: &[u8], argv: Argv) -> Errno {
     }
     if prog.contains(&b'/') {
         let mut path = CBuf::<4096>::from(prog);
-        return path
-            .cstr()
-            .map_or_else(|e| e, |p| process::execve(p, argv, env));
+        return path.cstr().map_or_else(|e| e, |p| process::execve(p, argv, env));
     }
     let mut denied = false;
-    for dir in rt::getenv(b"PATH")
-        .unwrap_or(DEFAULT_PATH)
-        .split(|&c| c == b':')
-    {
+    for dir in rt::getenv(b"PATH").unwrap_or(DEFAULT_PATH).split(|&c| c == b':') {
         let mut path = CBuf::<4096>::new();
         if !dir.is_empty() {
             path.b(dir).c(b'/');
         }
         path.b(prog);
-        let e = path
-            .cstr()
-            .map_or_else(|e| e, |p| process::execve(p, argv, env));
+        let e = path.cstr().map_or_else(|e| e, |p| process::execve(p, argv, env));
         match e {
             Errno::EACCES => denied = true,
             Errno::ENOENT | Errno::ENOTDIR | Errno::ENAMETOOLONG | Errno::ELOOP => {}
@@ -241,9 +212,7 @@ fn open_signalfd() -> Result<OwnedFd> {
 /// Returns how it ended and whether other processes are left.
 fn supervise(signals: &OwnedFd, child: Option<i32>, o: &Options) -> Result<(Exit, bool)> {
     loop {
-        let sig = retry(|| signal::read_signalfd(signals.fd()))
-            .at("read signalfd", b"")?
-            .signo;
+        let sig = retry(|| signal::read_signalfd(signals.fd())).at("read signalfd", b"")?.signo;
         match (sig, child) {
             (SIGCHLD, _) => {
                 let (main, left) = reap_zombies(child, o);
@@ -264,14 +233,7 @@ fn forward(sig: i32, pid: i32, o: &Options) {
     match process::kill(if o.group { -pid } else { pid }, to) {
         // The child is dying: its SIGCHLD is already on its way.
         Ok(()) | Err(Errno::ESRCH) => {}
-        Err(e) => warn(
-            o,
-            &Fail {
-                op: "forward signal to",
-                obj: b"the child",
-                errno: e.0,
-            },
-        ),
+        Err(e) => warn(o, &Fail { op: "forward signal to", obj: b"the child", errno: e.0 }),
     }
 }
 
@@ -345,12 +307,7 @@ fn signal_others(sig: i32) {
         let _ = process::kill(-1, sig);
         return;
     }
-    let Ok(proc) = fs::openat(
-        Fd::CWD,
-        c"/proc",
-        fs::O_RDONLY | fs::O_DIRECTORY | fs::O_CLOEXEC,
-        0,
-    ) else {
+    let Ok(proc) = fs::openat(Fd::CWD, c"/proc", fs::O_RDONLY | fs::O_DIRECTORY | fs::O_CLOEXEC, 0) else {
         return;
     };
     let mut buf = [0u8; 4096];
@@ -396,11 +353,7 @@ trait At<T> {
 
 impl<T> At<T> for SysResult<T> {
     fn at(self, op: &'static str, obj: &'static [u8]) -> Result<T> {
-        self.map_err(|e| Fail {
-            op,
-            obj,
-            errno: e.0,
-        })
+        self.map_err(|e| Fail { op, obj, errno: e.0 })
     }
 }
 
@@ -417,12 +370,6 @@ fn warn(o: &Options, f: &Fail) {
 /// `husk-init: WHAT N` on stderr when the verbosity is at least `level`.
 fn note(o: &Options, level: u64, what: &str, n: i32) {
     if o.verbosity >= level {
-        fmt::stderr()
-            .s(PROG)
-            .s(": ")
-            .s(what)
-            .c(b' ')
-            .i(n as i64)
-            .c(b'\n');
+        fmt::stderr().s(PROG).s(": ").s(what).c(b' ').i(n as i64).c(b'\n');
     }
 }

@@ -660,11 +660,8 @@ fn kill_all(dir: &str) {
         return;
     }
     for line in read_knob(dir, "cgroup.procs").unwrap_or_default().split(|&c| c == b'\n') {
-        match husk_sys::fmt::parse_u64(line) {
-            Some(pid @ 2..=0x7fff_ffff) => {
-                let _ = husk_sys::process::kill(pid as i32, husk_sys::signal::SIGKILL);
-            }
-            _ => {}
+        if let Some(pid @ 2..=0x7fff_ffff) = husk_sys::fmt::parse_u64(line) {
+            let _ = husk_sys::process::kill(pid as i32, husk_sys::signal::SIGKILL);
         }
     }
 }

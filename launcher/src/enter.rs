@@ -379,7 +379,7 @@ mod tests {
         assert!(x.detach);
         assert_eq!(x.user, Some(UserSpec { user: Id::Num(1000), group: Some(Id::Num(100)) }));
         assert_eq!(x.env, vec![&b"A=1"[..], b"B=2"]);
-        assert_eq!((x.workdir, &x.root[..], x.name), (Some(&b"/tmp"[..]), &b"/r"[..], &b"c1"[..]));
+        assert_eq!((x.workdir, x.root, x.name), (Some(&b"/tmp"[..]), &b"/r"[..], &b"c1"[..]));
         assert_eq!(x.command, &argv(&["ls", "-l", "-u"])[..]);
         assert_eq!(parse(&argv(&["-u", "www", "c", "x"])).unwrap().user.unwrap().user, Id::Name(b"www".to_vec()));
     }

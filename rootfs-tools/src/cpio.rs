@@ -89,11 +89,7 @@ pub fn encode_header(e: &Entry, out: &mut Vec<u8>) -> Result<(), &'static str> {
 
 /// Appends the `TRAILER!!!` entry that ends the archive.
 pub fn encode_trailer(out: &mut Vec<u8>) {
-    let t = Entry {
-        name: b"TRAILER!!!",
-        nlink: 1,
-        ..Entry::default()
-    };
+    let t = Entry { name: b"TRAILER!!!", nlink: 1, ..Entry::default() };
     encode_header(&t, out).unwrap_or(());
 }
 
@@ -111,111 +107,22 @@ mod tests {
 
     fn archive() -> Vec<u8> {
         let mut out = Vec::new();
-        let base = Entry {
-            nlink: 1,
-            mtime: 1_500_000_000,
-            ..Entry::default()
-        };
+        let base = Entry { nlink: 1, mtime: 1_500_000_000, ..Entry::default() };
         let long = format!("dir/{}", "n".repeat(200));
+        add(&mut out, Entry { name: b".", ino: 1, mode: S_IFDIR | 0o755, nlink: 3, ..base }, b"");
+        add(&mut out, Entry { name: b"dir", ino: 2, mode: S_IFDIR | 0o700, nlink: 2, ..base }, b"");
         add(
             &mut out,
-            Entry {
-                name: b".",
-                ino: 1,
-                mode: S_IFDIR | 0o755,
-                nlink: 3,
-                ..base
-            },
-            b"",
-        );
-        add(
-            &mut out,
-            Entry {
-                name: b"dir",
-                ino: 2,
-                mode: S_IFDIR | 0o700,
-                nlink: 2,
-                ..base
-            },
-            b"",
-        );
-        add(
-            &mut out,
-            Entry {
-                name: b"dir/a",
-                ino: 3,
-                mode: S_IFREG | 0o4755,
-                size: 5,
-                uid: 7,
-                gid: 8,
-                ..base
-            },
+            Entry { name: b"dir/a", ino: 3, mode: S_IFREG | 0o4755, size: 5, uid: 7, gid: 8, ..base },
             b"hello",
         );
-        add(
-            &mut out,
-            Entry {
-                name: b"dir/hard1",
-                ino: 4,
-                mode: S_IFREG | 0o644,
-                nlink: 2,
-                ..base
-            },
-            b"",
-        );
-        add(
-            &mut out,
-            Entry {
-                name: b"dir/hard2",
-                ino: 4,
-                mode: S_IFREG | 0o644,
-                nlink: 2,
-                size: 3,
-                ..base
-            },
-            b"abc",
-        );
-        add(
-            &mut out,
-            Entry {
-                name: b"link",
-                ino: 5,
-                mode: S_IFLNK | 0o777,
-                size: 5,
-                ..base
-            },
-            b"dir/a",
-        );
-        add(
-            &mut out,
-            Entry {
-                name: b"fifo",
-                ino: 6,
-                mode: S_IFIFO | 0o600,
-                ..base
-            },
-            b"",
-        );
-        let null = Entry {
-            name: b"null",
-            ino: 7,
-            mode: S_IFCHR | 0o666,
-            rdev_major: 1,
-            rdev_minor: 3,
-            ..base
-        };
+        add(&mut out, Entry { name: b"dir/hard1", ino: 4, mode: S_IFREG | 0o644, nlink: 2, ..base }, b"");
+        add(&mut out, Entry { name: b"dir/hard2", ino: 4, mode: S_IFREG | 0o644, nlink: 2, size: 3, ..base }, b"abc");
+        add(&mut out, Entry { name: b"link", ino: 5, mode: S_IFLNK | 0o777, size: 5, ..base }, b"dir/a");
+        add(&mut out, Entry { name: b"fifo", ino: 6, mode: S_IFIFO | 0o600, ..base }, b"");
+        let null = Entry { name: b"null", ino: 7, mode: S_IFCHR | 0o666, rdev_major: 1, rdev_minor: 3, ..base };
         add(&mut out, null, b"");
-        add(
-            &mut out,
-            Entry {
-                name: long.as_bytes(),
-                ino: 8,
-                mode: S_IFREG | 0o600,
-                size: 1,
-                ..base
-            },
-            b"x",
-        );
+        add(&mut out, Entry { name: long.as_bytes(), ino: 8, mode: S_IFREG | 0o600, size: 1, ..base }, b"x");
         encode_trailer(&mut out);
         out
     }
@@ -223,31 +130,14 @@ mod tests {
     #[test]
     fn header_layout() {
         let mut out = Vec::new();
-        encode_header(
-            &Entry {
-                name: b"ab",
-                ino: 0x1a,
-                mode: S_IFREG | 0o644,
-                nlink: 1,
-                ..Entry::default()
-            },
-            &mut out,
-        )
-        .unwrap();
+        encode_header(&Entry { name: b"ab", ino: 0x1a, mode: S_IFREG | 0o644, nlink: 1, ..Entry::default() }, &mut out)
+            .unwrap();
         // 110 + "ab\0" = 113, padded to 116.
         assert_eq!(out.len(), 116);
         assert_eq!(&out[..22], b"0707010000001A000081A4");
         assert_eq!(&out[94..102], b"00000003"); // namesize
         assert_eq!(
-            encode_header(
-                &Entry {
-                    name: b"x",
-                    size: 1 << 32,
-                    ..Entry::default()
-                },
-                &mut out
-            )
-            .err(),
+            encode_header(&Entry { name: b"x", size: 1 << 32, ..Entry::default() }, &mut out).err(),
             Some("file too large for cpio (4 GiB)")
         );
     }
@@ -261,32 +151,12 @@ mod tests {
         assert_eq!(data, archive(), "deterministic");
         std::fs::write(dir.join("a.cpio"), &data).unwrap();
 
-        let list = Command::new("cpio")
-            .args(["-t", "--quiet", "-F"])
-            .arg(dir.join("a.cpio"))
-            .output()
-            .unwrap();
-        assert!(
-            list.status.success(),
-            "{}",
-            String::from_utf8_lossy(&list.stderr)
-        );
+        let list = Command::new("cpio").args(["-t", "--quiet", "-F"]).arg(dir.join("a.cpio")).output().unwrap();
+        assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
         let names = String::from_utf8(list.stdout).unwrap();
         let names: Vec<&str> = names.lines().collect();
         assert_eq!(names.len(), 9);
-        assert_eq!(
-            &names[..8],
-            [
-                ".",
-                "dir",
-                "dir/a",
-                "dir/hard1",
-                "dir/hard2",
-                "link",
-                "fifo",
-                "null"
-            ]
-        );
+        assert_eq!(&names[..8], [".", "dir", "dir/a", "dir/hard1", "dir/hard2", "link", "fifo", "null"]);
 
         let st = Command::new("cpio")
             .args(["-idm", "--quiet", "-F"])
@@ -298,36 +168,18 @@ mod tests {
         assert!(st.success());
         let x = dir.join("x");
         let a = std::fs::metadata(x.join("dir/a")).unwrap();
-        assert_eq!(
-            (a.mode(), a.uid(), a.gid(), a.mtime()),
-            (S_IFREG | 0o4755, 7, 8, 1_500_000_000)
-        );
+        assert_eq!((a.mode(), a.uid(), a.gid(), a.mtime()), (S_IFREG | 0o4755, 7, 8, 1_500_000_000));
         assert_eq!(std::fs::read(x.join("dir/a")).unwrap(), b"hello");
         assert_eq!(std::fs::read(x.join("dir/hard1")).unwrap(), b"abc");
         let h = std::fs::metadata(x.join("dir/hard2")).unwrap();
-        assert_eq!(
-            (h.nlink(), h.ino()),
-            (2, std::fs::metadata(x.join("dir/hard1")).unwrap().ino())
-        );
-        assert_eq!(
-            std::fs::read_link(x.join("link")).unwrap().to_str(),
-            Some("dir/a")
-        );
-        assert!(std::fs::metadata(x.join("fifo"))
-            .unwrap()
-            .file_type()
-            .is_fifo());
+        assert_eq!((h.nlink(), h.ino()), (2, std::fs::metadata(x.join("dir/hard1")).unwrap().ino()));
+        assert_eq!(std::fs::read_link(x.join("link")).unwrap().to_str(), Some("dir/a"));
+        assert!(std::fs::metadata(x.join("fifo")).unwrap().file_type().is_fifo());
         let null = std::fs::metadata(x.join("null")).unwrap();
         assert!(null.file_type().is_char_device());
         assert_eq!(null.rdev(), (1 << 8) | 3);
-        assert_eq!(
-            std::fs::read(x.join(format!("dir/{}", "n".repeat(200)))).unwrap(),
-            b"x"
-        );
-        assert_eq!(
-            std::fs::metadata(x.join("dir")).unwrap().mode() & 0o7777,
-            0o700
-        );
+        assert_eq!(std::fs::read(x.join(format!("dir/{}", "n".repeat(200)))).unwrap(), b"x");
+        assert_eq!(std::fs::metadata(x.join("dir")).unwrap().mode() & 0o7777, 0o700);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -80,9 +80,7 @@ pub fn is_elf(prefix: &[u8]) -> bool {
 
 fn rd(data: &[u8], off: u64, len: usize) -> Result<u64, Error> {
     let off = usize::try_from(off).map_err(|_| Error::Malformed)?;
-    let b = data
-        .get(off..off.checked_add(len).ok_or(Error::Malformed)?)
-        .ok_or(Error::Malformed)?;
+    let b = data.get(off..off.checked_add(len).ok_or(Error::Malformed)?).ok_or(Error::Malformed)?;
     let mut v = [0u8; 8];
     v[..len].copy_from_slice(b);
     Ok(u64::from_le_bytes(v))
@@ -117,12 +115,8 @@ pub fn parse(data: &[u8]) -> Result<ElfInfo, Error> {
     // Field offsets and sizes differ by class: (64-bit, 32-bit).
     let w = if class64 { 8 } else { 4 };
     let pick = |a: u64, b: u64| if class64 { a } else { b };
-    let mut info = ElfInfo {
-        class64,
-        elf_type: rd(data, 16, 2)? as u16,
-        machine: rd(data, 18, 2)? as u16,
-        ..ElfInfo::default()
-    };
+    let mut info =
+        ElfInfo { class64, elf_type: rd(data, 16, 2)? as u16, machine: rd(data, 18, 2)? as u16, ..ElfInfo::default() };
     let phoff = rd(data, pick(32, 28), w)?;
     let phentsize = rd(data, pick(54, 42), 2)?;
     let phnum = rd(data, pick(56, 44), 2)?;
@@ -163,22 +157,11 @@ pub fn parse(data: &[u8]) -> Result<ElfInfo, Error> {
     };
     let load = segs
         .iter()
-        .find(|s| {
-            s.kind == PT_LOAD && s.vaddr <= strtab && strtab < s.vaddr.saturating_add(s.filesz)
-        })
+        .find(|s| s.kind == PT_LOAD && s.vaddr <= strtab && strtab < s.vaddr.saturating_add(s.filesz))
         .ok_or(Error::Malformed)?;
     let str_off = strtab - load.vaddr + load.offset;
-    let str_end = str_off
-        .checked_add(strsz)
-        .ok_or(Error::Malformed)?
-        .min(end(load)?);
-    let string = |v: u64| {
-        c_string(
-            data,
-            str_off.checked_add(v).ok_or(Error::Malformed)?,
-            str_end,
-        )
-    };
+    let str_end = str_off.checked_add(strsz).ok_or(Error::Malformed)?.min(end(load)?);
+    let string = |v: u64| c_string(data, str_off.checked_add(v).ok_or(Error::Malformed)?, str_end);
     for &(tag, v) in &entries {
         match tag {
             DT_NEEDED => info.needed.push(string(v)?),
@@ -215,10 +198,7 @@ pub fn expand_origin(s: &[u8], origin: &[u8]) -> Vec<u8> {
 /// The directories of a colon-separated RUNPATH/RPATH, with `$ORIGIN`
 /// expanded; empty elements are dropped.
 pub fn search_dirs(list: &[u8], origin: &[u8]) -> Vec<Vec<u8>> {
-    list.split(|&c| c == b':')
-        .filter(|d| !d.is_empty())
-        .map(|d| expand_origin(d, origin))
-        .collect()
+    list.split(|&c| c == b':').filter(|d| !d.is_empty()).map(|d| expand_origin(d, origin)).collect()
 }
 
 #[cfg(test)]
@@ -237,20 +217,11 @@ mod tests {
         let interp_at = ph_at + 3 * phsize;
         let str_at = interp_at + interp.len();
         let dyn_at = (str_at + strings.len() + 7) & !7;
-        let dynamic: [(u64, u64); 7] = [
-            (1, 1),
-            (1, 11),
-            (29, 21),
-            (14, 36),
-            (5, 0x10000 + str_at as u64),
-            (10, strings.len() as u64),
-            (0, 0),
-        ];
+        let dynamic: [(u64, u64); 7] =
+            [(1, 1), (1, 11), (29, 21), (14, 36), (5, 0x10000 + str_at as u64), (10, strings.len() as u64), (0, 0)];
         let total = dyn_at + dynamic.len() * 2 * w;
         let mut f = vec![0u8; total];
-        let put = |f: &mut Vec<u8>, at: usize, v: u64, n: usize| {
-            f[at..at + n].copy_from_slice(&v.to_le_bytes()[..n])
-        };
+        let put = |f: &mut Vec<u8>, at: usize, v: u64, n: usize| f[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
         f[..4].copy_from_slice(b"\x7fELF");
         f[4] = if class64 { 2 } else { 1 };
         f[5] = 1;
@@ -289,10 +260,7 @@ mod tests {
             assert_eq!(info.class64, class64);
             assert_eq!(info.machine, if class64 { EM_X86_64 } else { EM_386 });
             assert_eq!(info.interp.as_deref(), Some(&b"/lib/ld.so"[..]));
-            assert_eq!(
-                info.needed,
-                vec![b"libc.so.6".to_vec(), b"libm.so.6".to_vec()]
-            );
+            assert_eq!(info.needed, vec![b"libc.so.6".to_vec(), b"libm.so.6".to_vec()]);
             assert_eq!(info.runpath.as_deref(), Some(&b"$ORIGIN/../lib"[..]));
             assert_eq!(info.soname.as_deref(), Some(&b"libx.so.1"[..]));
             assert!(!info.is_static());
@@ -310,10 +278,7 @@ mod tests {
 
     #[test]
     fn origin_expansion() {
-        assert_eq!(
-            expand_origin(b"$ORIGIN/../lib", b"/opt/x/bin"),
-            b"/opt/x/bin/../lib"
-        );
+        assert_eq!(expand_origin(b"$ORIGIN/../lib", b"/opt/x/bin"), b"/opt/x/bin/../lib");
         assert_eq!(expand_origin(b"${ORIGIN}lib:$ORIGIN", b"/o"), b"/olib:/o");
         assert_eq!(expand_origin(b"$ORIGINAL/x", b"/o"), b"$ORIGINAL/x");
         assert_eq!(
@@ -323,35 +288,16 @@ mod tests {
     }
 
     /// What readelf says: (interp, needed, runpath, rpath, soname).
-    type Dyn = (
-        Option<String>,
-        Vec<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
+    type Dyn = (Option<String>, Vec<String>, Option<String>, Option<String>, Option<String>);
 
     fn readelf(path: &str) -> Dyn {
-        let out = Command::new("readelf")
-            .args(["-W", "-l", "-d", path])
-            .output()
-            .unwrap();
+        let out = Command::new("readelf").args(["-W", "-l", "-d", path]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let bracket = |line: &str| {
-            line.split('[')
-                .nth(1)
-                .map(|s| s.trim_end_matches(']').to_string())
-        };
+        let bracket = |line: &str| line.split('[').nth(1).map(|s| s.trim_end_matches(']').to_string());
         let mut r = (None, Vec::new(), None, None, None);
         for line in text.lines() {
             if line.contains("Requesting program interpreter:") {
-                r.0 = Some(
-                    line.split(": ")
-                        .nth(1)
-                        .unwrap()
-                        .trim_end_matches(']')
-                        .to_string(),
-                );
+                r.0 = Some(line.split(": ").nth(1).unwrap().trim_end_matches(']').to_string());
             } else if line.contains("(NEEDED)") {
                 r.1.push(bracket(line).unwrap());
             } else if line.contains("(RUNPATH)") {
@@ -368,19 +314,9 @@ mod tests {
     fn check_against_readelf(path: &str) -> ElfInfo {
         let info = parse(&std::fs::read(path).unwrap()).unwrap();
         let s = |v: &Option<Vec<u8>>| v.as_ref().map(|b| String::from_utf8(b.clone()).unwrap());
-        let needed: Vec<String> = info
-            .needed
-            .iter()
-            .map(|b| String::from_utf8(b.clone()).unwrap())
-            .collect();
+        let needed: Vec<String> = info.needed.iter().map(|b| String::from_utf8(b.clone()).unwrap()).collect();
         assert_eq!(
-            (
-                s(&info.interp),
-                needed,
-                s(&info.runpath),
-                s(&info.rpath),
-                s(&info.soname)
-            ),
+            (s(&info.interp), needed, s(&info.runpath), s(&info.rpath), s(&info.soname)),
             readelf(path),
             "{path}"
         );

@@ -33,21 +33,16 @@ pub fn flatten(store_dir: &[u8], name: &[u8], dest: &[u8]) -> Result<(), Error> 
     if !created && !tree::list_sorted(dfd.fd()).at("read", dest)?.is_empty() {
         return Err(Error::msg("flatten into", dest, "directory is not empty"));
     }
-    let mut a = Applier {
-        privileged: husk_sys::process::geteuid() == 0,
-        buf: alloc::vec![0; 64 * 1024],
-        links: Vec::new(),
-    };
+    let mut a =
+        Applier { privileged: husk_sys::process::geteuid() == 0, buf: alloc::vec![0; 64 * 1024], links: Vec::new() };
     let r = rec.layers.iter().rev().try_for_each(|layer| {
         let mut l = CBuf::<4096>::from(layer);
-        let lfd =
-            tree::open_dir(Fd::CWD, l.cstr().at("open layer", layer)?).at("open layer", layer)?;
+        let lfd = tree::open_dir(Fd::CWD, l.cstr().at("open layer", layer)?).at("open layer", layer)?;
         a.links.clear();
         if is_opaque(lfd.fd(), b".") {
             tree::clear_dir(dfd.fd()).at("clear", dest)?;
         }
-        a.apply_dir(lfd.fd(), dfd.fd(), dfd.fd(), &mut Vec::new())
-            .map_err(|(e, at)| Error::sys("flatten", &at, e))
+        a.apply_dir(lfd.fd(), dfd.fd(), dfd.fd(), &mut Vec::new()).map_err(|(e, at)| Error::sys("flatten", &at, e))
     });
     if r.is_err() {
         if created {
@@ -102,15 +97,7 @@ impl Applier {
         Ok(())
     }
 
-    fn apply_one(
-        &mut self,
-        src: Fd,
-        dst: Fd,
-        root: Fd,
-        name: &CStr,
-        st: &Stat,
-        rel: &mut Vec<u8>,
-    ) -> Result<(), Fail> {
+    fn apply_one(&mut self, src: Fd, dst: Fd, root: Fd, name: &CStr, st: &Stat, rel: &mut Vec<u8>) -> Result<(), Fail> {
         let fail = |e: Errno| (e, rel.clone());
         if is_whiteout(st) {
             return tree::remove_tree(dst, name).map_err(fail);
@@ -133,9 +120,7 @@ impl Applier {
             let s = tree::open_dir(src, name).map_err(fail)?;
             let d = tree::open_dir(dst, name).map_err(fail)?;
             self.apply_dir(s.fd(), d.fd(), root, rel)?;
-            return self
-                .set_attrs(src, dst, name, st)
-                .map_err(|e| (e, rel.clone()));
+            return self.set_attrs(src, dst, name, st).map_err(|e| (e, rel.clone()));
         }
         tree::remove_tree(dst, name).map_err(fail)?;
         match st.mode & fs::S_IFMT {
@@ -143,20 +128,13 @@ impl Applier {
                 if st.nlink > 1 {
                     if let Some((_, first)) = self.links.iter().find(|(ino, _)| *ino == st.ino) {
                         let mut f = CBuf::<4096>::from(first);
-                        return fs::linkat(root, f.cstr().map_err(fail)?, dst, name, 0)
-                            .map_err(fail);
+                        return fs::linkat(root, f.cstr().map_err(fail)?, dst, name, 0).map_err(fail);
                     }
                     self.links.push((st.ino, rel.clone()));
                 }
-                let from =
-                    fs::openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0).map_err(fail)?;
-                let to = fs::openat(
-                    dst,
-                    name,
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    0o600,
-                )
-                .map_err(fail)?;
+                let from = fs::openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0).map_err(fail)?;
+                let to =
+                    fs::openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600).map_err(fail)?;
                 tree::copy_data(from.fd(), to.fd(), &mut self.buf).map_err(fail)?;
             }
             fs::S_IFLNK => {
@@ -165,12 +143,10 @@ impl Applier {
                 let mut tc = CBuf::<4096>::from(target);
                 fs::symlinkat(tc.cstr().map_err(fail)?, dst, name).map_err(fail)?;
             }
-            kind @ (fs::S_IFIFO | fs::S_IFCHR | fs::S_IFBLK) => {
-                match fs::mknodat(dst, name, kind | 0o600, st.rdev) {
-                    Err(Errno::EPERM) if kind != fs::S_IFIFO => return Ok(()),
-                    r => r.map_err(fail)?,
-                }
-            }
+            kind @ (fs::S_IFIFO | fs::S_IFCHR | fs::S_IFBLK) => match fs::mknodat(dst, name, kind | 0o600, st.rdev) {
+                Err(Errno::EPERM) if kind != fs::S_IFIFO => return Ok(()),
+                r => r.map_err(fail)?,
+            },
             _ => return Ok(()), // sockets are not kept
         }
         self.set_attrs(src, dst, name, st).map_err(fail)

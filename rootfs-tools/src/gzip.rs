@@ -70,10 +70,7 @@ impl Error {
     }
 
     pub fn is_truncated(&self) -> bool {
-        matches!(
-            self,
-            Error::Truncated | Error::Inflate(inflate::Error::Truncated)
-        )
+        matches!(self, Error::Truncated | Error::Inflate(inflate::Error::Truncated))
     }
 }
 
@@ -317,14 +314,7 @@ pub struct GzReader<S> {
 
 impl<S: Source> GzReader<S> {
     pub fn new(inner: S) -> Self {
-        GzReader {
-            inner,
-            dec: GzDecoder::new(),
-            buf: vec![0; 32768],
-            start: 0,
-            end: 0,
-            eof: false,
-        }
+        GzReader { inner, dec: GzDecoder::new(), buf: vec![0; 32768], start: 0, end: 0, eof: false }
     }
 
     /// The underlying source (e.g. to read its digest once done).
@@ -344,10 +334,7 @@ impl<S: Source> Source for GzReader<S> {
                 self.end = self.inner.read(&mut self.buf)?;
                 self.eof = self.end == 0;
             }
-            let (used, made) = self
-                .dec
-                .decompress(&self.buf[self.start..self.end], out)
-                .map_err(StreamError::Gzip)?;
+            let (used, made) = self.dec.decompress(&self.buf[self.start..self.end], out).map_err(StreamError::Gzip)?;
             self.start += used;
             if made > 0 {
                 return Ok(made);
@@ -393,12 +380,7 @@ mod tests {
     fn gzip(data: &[u8], args: &[&str]) -> Vec<u8> {
         let p = tmp(&args.join(""));
         std::fs::write(&p, data).unwrap();
-        let out = Command::new("gzip")
-            .args(args)
-            .arg("-c")
-            .arg(&p)
-            .output()
-            .unwrap();
+        let out = Command::new("gzip").args(args).arg("-c").arg(&p).output().unwrap();
         std::fs::remove_file(&p).unwrap();
         assert!(out.status.success());
         out.stdout
@@ -448,10 +430,7 @@ mod tests {
         assert!(!is_gzip(&[0x1f]));
         assert!(is_zstd(&[0x28, 0xb5, 0x2f, 0xfd, 0]));
         assert!(!is_zstd(b"ustar"));
-        let z = Command::new("sh")
-            .args(["-c", "echo hi | zstd -c"])
-            .output()
-            .unwrap();
+        let z = Command::new("sh").args(["-c", "echo hi | zstd -c"]).output().unwrap();
         if z.status.success() {
             assert!(is_zstd(&z.stdout));
             assert_eq!(gunzip_all(&z.stdout), Err(Error::BadMagic));
@@ -484,18 +463,7 @@ mod tests {
     fn all_header_fields() {
         // Built by hand: FTEXT|FHCRC|FEXTRA|FNAME|FCOMMENT, then a stored
         // deflate block "hi".
-        let mut h = vec![
-            0x1f,
-            0x8b,
-            8,
-            1 | FHCRC | FEXTRA | FNAME | FCOMMENT,
-            1,
-            2,
-            3,
-            4,
-            0,
-            3,
-        ];
+        let mut h = vec![0x1f, 0x8b, 8, 1 | FHCRC | FEXTRA | FNAME | FCOMMENT, 1, 2, 3, 4, 0, 3];
         h.extend_from_slice(&[4, 0, b'A', b'B', 2, 0]);
         h.extend_from_slice(b"name\0comment\0");
         let hcrc = crate::crc32::crc32(&h) as u16;
@@ -522,10 +490,7 @@ mod tests {
             let e = gunzip_all(&gz[..cut]).unwrap_err();
             assert!(e.is_truncated(), "cut at {cut}: {e:?}");
             let e = read_all(GzReader::new(&gz[..cut])).unwrap_err();
-            assert!(
-                matches!(e, StreamError::Gzip(g) if g.is_truncated()),
-                "{e:?}"
-            );
+            assert!(matches!(e, StreamError::Gzip(g) if g.is_truncated()), "{e:?}");
         }
         // Corrupt trailer CRC and size.
         let mut bad = gz.clone();
@@ -581,11 +546,7 @@ mod tests {
         let p = tmp("bench.gz");
         std::fs::write(&p, &gz).unwrap();
         let t = Instant::now();
-        let st = Command::new("sh")
-            .arg("-c")
-            .arg(format!("gzip -dc {} >/dev/null", p.display()))
-            .status()
-            .unwrap();
+        let st = Command::new("sh").arg("-c").arg(format!("gzip -dc {} >/dev/null", p.display())).status().unwrap();
         let ref_time = t.elapsed();
         assert!(st.success());
         std::fs::remove_file(&p).unwrap();

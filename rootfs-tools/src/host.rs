@@ -19,9 +19,7 @@ use crate::unpack::split_parent;
 use crate::{elf, ldcache, tree};
 use alloc::vec::Vec;
 use husk_sys::beneath::mkdir_in_root;
-use husk_sys::fs::{
-    self, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_WRONLY,
-};
+use husk_sys::fs::{self, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_WRONLY};
 use husk_sys::{CBuf, Context, Errno, Error, Fd, OwnedFd};
 
 /// What `host` created, for the summary line.
@@ -34,30 +32,15 @@ pub struct Report {
 /// The directories ld.so searches last, most specific first.
 fn default_dirs(class64: bool, machine: u16) -> &'static [&'static [u8]] {
     match (class64, machine) {
-        (true, elf::EM_X86_64) => &[
-            b"/lib/x86_64-linux-gnu",
-            b"/usr/lib/x86_64-linux-gnu",
-            b"/lib64",
-            b"/usr/lib64",
-            b"/lib",
-            b"/usr/lib",
-        ],
-        (true, elf::EM_AARCH64) => &[
-            b"/lib/aarch64-linux-gnu",
-            b"/usr/lib/aarch64-linux-gnu",
-            b"/lib64",
-            b"/usr/lib64",
-            b"/lib",
-            b"/usr/lib",
-        ],
-        (false, elf::EM_386) => &[
-            b"/lib/i386-linux-gnu",
-            b"/usr/lib/i386-linux-gnu",
-            b"/lib32",
-            b"/usr/lib32",
-            b"/lib",
-            b"/usr/lib",
-        ],
+        (true, elf::EM_X86_64) => {
+            &[b"/lib/x86_64-linux-gnu", b"/usr/lib/x86_64-linux-gnu", b"/lib64", b"/usr/lib64", b"/lib", b"/usr/lib"]
+        }
+        (true, elf::EM_AARCH64) => {
+            &[b"/lib/aarch64-linux-gnu", b"/usr/lib/aarch64-linux-gnu", b"/lib64", b"/usr/lib64", b"/lib", b"/usr/lib"]
+        }
+        (false, elf::EM_386) => {
+            &[b"/lib/i386-linux-gnu", b"/usr/lib/i386-linux-gnu", b"/lib32", b"/usr/lib32", b"/lib", b"/usr/lib"]
+        }
         (true, _) => &[b"/lib64", b"/usr/lib64", b"/lib", b"/usr/lib"],
         (false, _) => &[b"/lib", b"/usr/lib"],
     }
@@ -67,8 +50,7 @@ fn default_dirs(class64: bool, machine: u16) -> &'static [&'static [u8]] {
 /// recreated in DIR so `/bin/sh` works when `sh` was found in /usr/bin.
 const TOP_LINKS: [&[u8]; 6] = [b"/bin", b"/sbin", b"/lib", b"/lib64", b"/lib32", b"/libx32"];
 
-const PASSWD: &[u8] =
-    b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+const PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
 const GROUP: &[u8] = b"root:x:0:\nnobody:x:65534:\n";
 const HOSTS: &[u8] = b"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 /// glibc resolves users, groups and hosts through NSS; without this file
@@ -92,11 +74,7 @@ pub fn build(dir: &[u8], programs: &[&[u8]], applets: bool) -> Result<Report, Er
             })
             .collect();
         if found.is_empty() {
-            return Err(Error::msg(
-                "--applets",
-                b"",
-                "no busybox among the programs (no applet table found)",
-            ));
+            return Err(Error::msg("--applets", b"", "no busybox among the programs (no applet table found)"));
         }
         found
     } else {
@@ -110,26 +88,18 @@ pub fn build(dir: &[u8], programs: &[&[u8]], applets: bool) -> Result<Report, Er
         Err(e) => return Err(Error::sys("create", dir, e)),
     }
     let root = fs::openat(Fd::CWD, dc, O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at("open", dir)?;
-    let mut c = Copier {
-        root,
-        report: Report::default(),
-        buf: alloc::vec![0; 64 * 1024],
-    };
+    let mut c = Copier { root, report: Report::default(), buf: alloc::vec![0; 64 * 1024] };
     c.make_skeleton()?;
     for top in TOP_LINKS {
         let mut t = CBuf::<64>::from(top);
-        if fs::fstatat(Fd::CWD, t.cstr().ctx("stat")?, fs::AT_SYMLINK_NOFOLLOW)
-            .is_ok_and(|s| s.is_lnk())
-        {
+        if fs::fstatat(Fd::CWD, t.cstr().ctx("stat")?, fs::AT_SYMLINK_NOFOLLOW).is_ok_and(|s| s.is_lnk()) {
             c.copy_path(top, 0)?;
         }
     }
     let mut glibc = false;
     for f in &closure.files {
-        glibc |= f.ends_with(b"/libc.so.6")
-            || f.rsplit(|&c| c == b'/')
-                .next()
-                .is_some_and(|b| b.starts_with(b"libnss_"));
+        glibc |=
+            f.ends_with(b"/libc.so.6") || f.rsplit(|&c| c == b'/').next().is_some_and(|b| b.starts_with(b"libnss_"));
         c.copy_path(f, 0)?;
     }
     if glibc {
@@ -150,12 +120,8 @@ fn find_program(p: &[u8]) -> Result<Vec<u8>, Error> {
         fs::fstatat(Fd::CWD, c.cstr().at("find", p)?, 0).at("find", p)?;
         return Ok(abs);
     }
-    let path = husk_sys::rt::getenv(b"PATH")
-        .unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    for d in path
-        .split(|&c| c == b':')
-        .filter(|d| d.first() == Some(&b'/'))
-    {
+    let path = husk_sys::rt::getenv(b"PATH").unwrap_or(b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for d in path.split(|&c| c == b':').filter(|d| d.first() == Some(&b'/')) {
         let mut full = d.to_vec();
         full.push(b'/');
         full.extend_from_slice(p);
@@ -214,10 +180,7 @@ pub fn closure(programs: &[Vec<u8>]) -> Result<Closure, Error> {
         if data.starts_with(b"#!") {
             // A script: its interpreter comes along.
             let line = data[2..].split(|&c| c == b'\n').next().unwrap_or(b"");
-            if let Some(interp) = line
-                .split(|&c| c == b' ' || c == b'\t')
-                .find(|w| !w.is_empty())
-            {
+            if let Some(interp) = line.split(|&c| c == b' ' || c == b'\t').find(|w| !w.is_empty()) {
                 queue.push(interp.to_vec());
             }
             continue;
@@ -257,29 +220,16 @@ pub fn closure(programs: &[Vec<u8>]) -> Result<Closure, Error> {
                 .map(|d| join(d, need))
                 .find(|p| elf_kind(p) == want)
                 .or_else(|| {
-                    ldcache::lookup(
-                        &cache,
-                        need,
-                        ldcache::expected_flags(info.class64, info.machine),
-                    )
-                    .map(|p| p.to_vec())
-                    .filter(|p| elf_kind(p) == want)
+                    ldcache::lookup(&cache, need, ldcache::expected_flags(info.class64, info.machine))
+                        .map(|p| p.to_vec())
+                        .filter(|p| elf_kind(p) == want)
                 })
                 .or_else(|| {
-                    default_dirs(info.class64, info.machine)
-                        .iter()
-                        .map(|d| join(d, need))
-                        .find(|p| elf_kind(p) == want)
+                    default_dirs(info.class64, info.machine).iter().map(|d| join(d, need)).find(|p| elf_kind(p) == want)
                 });
             match found {
                 Some(p) => queue.push(p),
-                None => {
-                    return Err(Error::msg(
-                        "find library",
-                        need,
-                        "not found (needed by a program given)",
-                    ))
-                }
+                None => return Err(Error::msg("find library", need, "not found (needed by a program given)")),
             }
         }
     }
@@ -297,9 +247,7 @@ pub fn applet_names(bin: &[u8]) -> Vec<Vec<u8>> {
     };
     let mut names: Vec<Vec<u8>> = Vec::new();
     for name in bin[start..].split(|&c| c == 0) {
-        let plain = name
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || b"-_.[".contains(&c));
+        let plain = name.iter().all(|&c| c.is_ascii_alphanumeric() || b"-_.[".contains(&c));
         if name.is_empty() || !plain || names.last().is_some_and(|l| l.as_slice() >= name) {
             break;
         }
@@ -368,10 +316,7 @@ impl Copier {
         if depth > 40 {
             return Err(Error::sys("copy", path, Errno::ELOOP));
         }
-        let comps: Vec<&[u8]> = path
-            .split(|&c| c == b'/')
-            .filter(|c| !c.is_empty() && *c != b".")
-            .collect();
+        let comps: Vec<&[u8]> = path.split(|&c| c == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
         let mut cur: Vec<u8> = Vec::new();
         for (i, comp) in comps.iter().enumerate() {
             if *comp == b".." {
@@ -385,15 +330,9 @@ impl Copier {
             let st = fs::fstatat(Fd::CWD, cs, fs::AT_SYMLINK_NOFOLLOW).at("copy", &cur)?;
             if st.is_lnk() {
                 let mut t = [0u8; 4096];
-                let target = fs::readlinkat(Fd::CWD, cs, &mut t)
-                    .at("readlink", &cur)?
-                    .to_vec();
+                let target = fs::readlinkat(Fd::CWD, cs, &mut t).at("readlink", &cur)?.to_vec();
                 self.symlink(&cur, &target)?;
-                let mut next = if target.first() == Some(&b'/') {
-                    Vec::new()
-                } else {
-                    split_parent(&cur).0.to_vec()
-                };
+                let mut next = if target.first() == Some(&b'/') { Vec::new() } else { split_parent(&cur).0.to_vec() };
                 next.push(b'/');
                 next.extend_from_slice(&target);
                 for rest in &comps[i + 1..] {
@@ -417,11 +356,7 @@ impl Copier {
         let (parent, name) = self.parent_of(path)?;
         let mut n = CBuf::<256>::from(name);
         let mut t = CBuf::<4096>::from(target);
-        match fs::symlinkat(
-            t.cstr().at("symlink", path)?,
-            parent.fd(),
-            n.cstr().at("symlink", path)?,
-        ) {
+        match fs::symlinkat(t.cstr().at("symlink", path)?, parent.fd(), n.cstr().at("symlink", path)?) {
             Ok(()) => {
                 self.report.links += 1;
                 Ok(())
@@ -431,37 +366,19 @@ impl Copier {
         }
     }
 
-    fn copy_file(
-        &mut self,
-        path: &[u8],
-        host: &husk_sys::CStr,
-        st: &fs::Stat,
-    ) -> Result<(), Error> {
+    fn copy_file(&mut self, path: &[u8], host: &husk_sys::CStr, st: &fs::Stat) -> Result<(), Error> {
         let (parent, name) = self.parent_of(path)?;
         let mut n = CBuf::<256>::from(name);
         let nc = n.cstr().at("copy", path)?;
-        let to = match fs::openat(
-            parent.fd(),
-            nc,
-            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-            0o600,
-        ) {
+        let to = match fs::openat(parent.fd(), nc, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) {
             // Copied already (two programs share it, or a second run).
             Err(Errno::EEXIST) => return Ok(()),
             r => r.at("create", path)?,
         };
-        let from =
-            fs::openat(Fd::CWD, host, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0).at("open", path)?;
+        let from = fs::openat(Fd::CWD, host, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0).at("open", path)?;
         tree::copy_data(from.fd(), to.fd(), &mut self.buf).at("copy", path)?;
         fs::fchmod(to.fd(), st.mode & 0o7777).at("chmod", path)?;
-        fs::utimensat(
-            parent.fd(),
-            nc,
-            st.mtime,
-            st.mtime_nsec,
-            fs::AT_SYMLINK_NOFOLLOW,
-        )
-        .at("set mtime of", path)?;
+        fs::utimensat(parent.fd(), nc, st.mtime, st.mtime_nsec, fs::AT_SYMLINK_NOFOLLOW).at("set mtime of", path)?;
         self.report.files += 1;
         Ok(())
     }
@@ -489,14 +406,7 @@ mod tests {
         bin.extend_from_slice(b"[\0[[\0ash\0cat\0ls\0sh\0\0zzz\0");
         assert_eq!(
             applet_names(&bin),
-            vec![
-                b"[".to_vec(),
-                b"[[".to_vec(),
-                b"ash".to_vec(),
-                b"cat".to_vec(),
-                b"ls".to_vec(),
-                b"sh".to_vec()
-            ]
+            vec![b"[".to_vec(), b"[[".to_vec(), b"ash".to_vec(), b"cat".to_vec(), b"ls".to_vec(), b"sh".to_vec()]
         );
         assert!(applet_names(b"no table here").is_empty());
         // Unsorted data after the table ends it too.
@@ -507,19 +417,10 @@ mod tests {
     fn closure_of_the_host_shell_has_its_loader_and_libc() {
         let sh = std::fs::canonicalize("/bin/sh").unwrap();
         let c = closure(&[sh.to_str().unwrap().as_bytes().to_vec()]).unwrap();
-        let names: Vec<String> = c
-            .files
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect();
+        let names: Vec<String> = c.files.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
         if names.len() > 1 {
             assert!(names.iter().any(|n| n.contains("ld-")), "{names:?}");
-            assert!(
-                names
-                    .iter()
-                    .any(|n| n.ends_with("libc.so.6") || n.contains("libc.musl")),
-                "{names:?}"
-            );
+            assert!(names.iter().any(|n| n.ends_with("libc.so.6") || n.contains("libc.musl")), "{names:?}");
         }
     }
 }

@@ -89,21 +89,11 @@ pub fn import(source: &[u8], opts: &Options) -> Result<Summary, Error> {
     let name = match (opts.name, &plan.name) {
         (Some(n), _) => store::normalize_name(n)?,
         (None, Some(n)) => store::normalize_name(n)?,
-        (None, None) => {
-            return Err(Error::msg(
-                "import",
-                source,
-                "the image has no name: give --name NAME[:TAG]",
-            ))
-        }
+        (None, None) => return Err(Error::msg("import", source, "the image has no name: give --name NAME[:TAG]")),
     };
     for l in &plan.layers {
         if l.media_type.contains("zstd") {
-            return Err(Error::msg(
-                "layer",
-                &l.blob,
-                "zstd-compressed layers are not supported (use gzip)",
-            ));
+            return Err(Error::msg("layer", &l.blob, "zstd-compressed layers are not supported (use gzip)"));
         }
     }
     let store = Store::open(opts.store, true)?;
@@ -120,11 +110,7 @@ pub fn import(source: &[u8], opts: &Options) -> Result<Summary, Error> {
     let cleanup = tree::remove_tree(store.tmp.fd(), wn).at("remove", &work_at);
     let new_layers = r?;
     cleanup?;
-    Ok(Summary {
-        name,
-        layers: plan.layers.len(),
-        new_layers,
-    })
+    Ok(Summary { name, layers: plan.layers.len(), new_layers })
 }
 
 /// Unpack and verify the layers the store lacks into `work/<i>`; returns
@@ -148,8 +134,7 @@ fn stage_layers(
         dn.u(i as u64);
         let dn = dn.cstr().ctx("mkdir")?;
         fs::mkdirat(work, dn, 0o755).at("create layer directory for", &l.blob)?;
-        let dir = fs::openat(work, dn, O_PATH | O_DIRECTORY | O_CLOEXEC, 0)
-            .at("open layer directory for", &l.blob)?;
+        let dir = fs::openat(work, dn, O_PATH | O_DIRECTORY | O_CLOEXEC, 0).at("open layer directory for", &l.blob)?;
         let meter = progress.then(|| Meter::new(i + 1, plan.layers.len(), &hex));
         unpack_layer(src, l, dir, meter)?;
         staged.push((i, hex));
@@ -158,13 +143,7 @@ fn stage_layers(
 }
 
 /// Rename the staged layers into layers/ and write the record.
-fn commit(
-    store: &Store,
-    work: Fd,
-    plan: &Plan,
-    name: &[u8],
-    staged: &[(usize, [u8; 64])],
-) -> Result<(), Error> {
+fn commit(store: &Store, work: Fd, plan: &Plan, name: &[u8], staged: &[(usize, [u8; 64])]) -> Result<(), Error> {
     for (i, hex) in staged {
         let mut from = CBuf::<32>::new();
         from.u(*i as u64);
@@ -189,32 +168,18 @@ fn commit(
             s
         })
         .collect();
-    let text = store::record_json(
-        core::str::from_utf8(name).unwrap_or(""),
-        &plan.id,
-        &diff_ids,
-        &plan.config,
-    );
+    let text = store::record_json(core::str::from_utf8(name).unwrap_or(""), &plan.id, &diff_ids, &plan.config);
     store.write_record(name, &text)
 }
 
 /// Stream one layer blob through both hashes and the unpacker.
-fn unpack_layer(
-    src: &Container,
-    l: &LayerPlan,
-    dir: OwnedFd,
-    meter: Option<Meter>,
-) -> Result<(), Error> {
+fn unpack_layer(src: &Container, l: &LayerPlan, dir: OwnedFd, meter: Option<Meter>) -> Result<(), Error> {
     let mut region = src.open(&l.blob)?;
     region.meter = meter;
     let mut magic = [0u8; 4];
     let got = fs::pread(region.fd.fd(), &mut magic, region.pos).at("read", &l.blob)?;
     if gzip::is_zstd(&magic[..got]) {
-        return Err(Error::msg(
-            "layer",
-            &l.blob,
-            "zstd-compressed layers are not supported (use gzip)",
-        ));
+        return Err(Error::msg("layer", &l.blob, "zstd-compressed layers are not supported (use gzip)"));
     }
     let mut unpacker = Unpacker::new(dir);
     let (blob_hash, blob_size, diff) = if gzip::is_gzip(&magic[..got]) {
@@ -225,11 +190,7 @@ fn unpack_layer(
         let plain = t.into_inner().inner;
         let compressed = plain.inner.into_inner();
         finish_meter(compressed.inner.meter);
-        (
-            compressed.hasher.finish(),
-            compressed.count,
-            plain.hasher.finish(),
-        )
+        (compressed.hasher.finish(), compressed.count, plain.hasher.finish())
     } else {
         let mut t = tar::Reader::new(Buffered::new(HashingSource::new(region)));
         unpacker.unpack(&mut t, &l.blob)?;
@@ -239,25 +200,13 @@ fn unpack_layer(
         (d, h.count, d)
     };
     if l.size.is_some_and(|s| s != blob_size) {
-        return Err(Error::msg(
-            "verify blob",
-            &l.blob,
-            "size does not match the manifest",
-        ));
+        return Err(Error::msg("verify blob", &l.blob, "size does not match the manifest"));
     }
     if l.digest.is_some_and(|d| d != blob_hash) {
-        return Err(Error::msg(
-            "verify blob",
-            &l.blob,
-            "sha256 does not match its digest",
-        ));
+        return Err(Error::msg("verify blob", &l.blob, "sha256 does not match its digest"));
     }
     if diff != l.diff_id {
-        return Err(Error::msg(
-            "verify layer",
-            &l.blob,
-            "uncompressed sha256 does not match the config's diff_id",
-        ));
+        return Err(Error::msg("verify layer", &l.blob, "uncompressed sha256 does not match the config's diff_id"));
     }
     if unpacker.stats.skipped_devices > 0 {
         husk_sys::fmt::stderr()
@@ -297,13 +246,7 @@ struct Member {
 impl Container {
     fn new(source: &[u8]) -> Result<Container, Error> {
         let mut c = CBuf::<4096>::from(source);
-        let fd = fs::openat(
-            Fd::CWD,
-            c.cstr().at("open", source)?,
-            O_RDONLY | O_CLOEXEC,
-            0,
-        )
-        .at("open", source)?;
+        let fd = fs::openat(Fd::CWD, c.cstr().at("open", source)?, O_RDONLY | O_CLOEXEC, 0).at("open", source)?;
         let st = fs::fstat(fd.fd()).at("stat", source)?;
         if st.is_dir() {
             return Ok(Container::Dir(fd));
@@ -311,11 +254,7 @@ impl Container {
         let mut magic = [0u8; 4];
         let n = fs::pread(fd.fd(), &mut magic, 0).at("read", source)?;
         if gzip::is_gzip(&magic[..n]) || gzip::is_zstd(&magic[..n]) {
-            return Err(Error::msg(
-                "import",
-                source,
-                "compressed archive: decompress it first (gunzip)",
-            ));
+            return Err(Error::msg("import", source, "compressed archive: decompress it first (gunzip)"));
         }
         let members = index_tar(fd.fd()).map_err(|d| Error::msg("read archive", source, d))?;
         Ok(Container::Tar { fd, members })
@@ -343,37 +282,19 @@ impl Container {
                 if !st.is_reg() {
                     return Err(Error::msg("blob", name, "not a regular file"));
                 }
-                Ok(Region {
-                    fd,
-                    pos: 0,
-                    end: st.size,
-                    meter: None,
-                })
+                Ok(Region { fd, pos: 0, end: st.size, meter: None })
             }
             Container::Tar { fd, members } => {
                 let mut want = tar::clean_entry_path(name).map_err(|_| missing())?;
                 for _ in 0..8 {
-                    let m = members
-                        .iter()
-                        .rev()
-                        .find(|m| m.name == want)
-                        .ok_or_else(missing)?;
+                    let m = members.iter().rev().find(|m| m.name == want).ok_or_else(missing)?;
                     match m.kind {
                         Kind::Regular => {
                             let fd = husk_sys::fd::dup_cloexec(fd.fd(), 3).ctx("dup")?;
-                            return Ok(Region {
-                                fd,
-                                pos: m.offset,
-                                end: m.offset + m.size,
-                                meter: None,
-                            });
+                            return Ok(Region { fd, pos: m.offset, end: m.offset + m.size, meter: None });
                         }
-                        Kind::HardLink => {
-                            want = tar::clean_entry_path(&m.link).map_err(|_| missing())?
-                        }
-                        Kind::Symlink => {
-                            want = resolve_link(&m.name, &m.link).ok_or_else(missing)?
-                        }
+                        Kind::HardLink => want = tar::clean_entry_path(&m.link).map_err(|_| missing())?,
+                        Kind::Symlink => want = resolve_link(&m.name, &m.link).ok_or_else(missing)?,
                         _ => return Err(Error::msg("blob", name, "not a regular file")),
                     }
                 }
@@ -386,37 +307,23 @@ impl Container {
     fn read(&self, name: &[u8]) -> Result<Vec<u8>, Error> {
         let mut r = self.open(name)?;
         if r.end - r.pos > MAX_SMALL_BLOB {
-            return Err(Error::msg(
-                "read",
-                name,
-                "too large for a manifest or config",
-            ));
+            return Err(Error::msg("read", name, "too large for a manifest or config"));
         }
         let mut out = alloc::vec![0u8; (r.end - r.pos) as usize];
-        let n = crate::stream::read_full(&mut r, &mut out)
-            .map_err(|_| Error::sys("read", name, Errno::EIO))?;
+        let n = crate::stream::read_full(&mut r, &mut out).map_err(|_| Error::sys("read", name, Errno::EIO))?;
         out.truncate(n);
         Ok(out)
     }
 
     /// A blob named by `digest`, read whole and checked against it.
     fn read_verified(&self, digest: &str, size: Option<u64>) -> Result<Vec<u8>, Error> {
-        let (name, want) =
-            blob_path(digest).map_err(|d| Error::msg("digest", digest.as_bytes(), d))?;
+        let (name, want) = blob_path(digest).map_err(|d| Error::msg("digest", digest.as_bytes(), d))?;
         let data = self.read(&name)?;
         if size.is_some_and(|s| s != data.len() as u64) {
-            return Err(Error::msg(
-                "verify blob",
-                &name,
-                "size does not match its descriptor",
-            ));
+            return Err(Error::msg("verify blob", &name, "size does not match its descriptor"));
         }
         if Sha256::digest(&data) != want {
-            return Err(Error::msg(
-                "verify blob",
-                &name,
-                "sha256 does not match its digest",
-            ));
+            return Err(Error::msg("verify blob", &name, "sha256 does not match its digest"));
         }
         Ok(data)
     }
@@ -484,13 +391,7 @@ fn index_tar(fd: Fd) -> Result<Vec<Member>, &'static str> {
                 let raw = pax.path.take().or(long.take()).unwrap_or(h.name);
                 let link = pax.link.take().unwrap_or(h.link);
                 if let Ok(name) = tar::clean_entry_path(&raw) {
-                    members.push(Member {
-                        name,
-                        kind: Kind::from_flag(h.flag),
-                        link,
-                        offset: data,
-                        size,
-                    });
+                    members.push(Member { name, kind: Kind::from_flag(h.flag), link, offset: data, size });
                 }
                 pax = tar::Pax::default();
             }
@@ -512,8 +413,7 @@ impl Source for Region {
         if want == 0 {
             return Ok(0);
         }
-        let n = fs::pread(self.fd.fd(), &mut buf[..want], self.pos)
-            .map_err(|e| StreamError::Errno(e.0))?;
+        let n = fs::pread(self.fd.fd(), &mut buf[..want], self.pos).map_err(|e| StreamError::Errno(e.0))?;
         if n == 0 {
             // The file is shorter than its tar header or fstat said.
             return Err(StreamError::Errno(Errno::EIO.0));
@@ -537,12 +437,7 @@ struct Buffered<S> {
 
 impl<S: Source> Buffered<S> {
     fn new(inner: S) -> Self {
-        Buffered {
-            inner,
-            buf: alloc::vec![0u8; 64 * 1024],
-            pos: 0,
-            len: 0,
-        }
+        Buffered { inner, buf: alloc::vec![0u8; 64 * 1024], pos: 0, len: 0 }
     }
 }
 
@@ -576,13 +471,7 @@ impl Meter {
     fn new(index: usize, count: usize, hex: &[u8; 64]) -> Meter {
         let mut label = [0u8; 12];
         label.copy_from_slice(&hex[..12]);
-        Meter {
-            label,
-            index,
-            count,
-            bytes: 0,
-            shown: 0,
-        }
+        Meter { label, index, count, bytes: 0, shown: 0 }
     }
     fn add(&mut self, n: u64) {
         self.bytes += n;
@@ -614,9 +503,7 @@ impl Meter {
 
 /// `blobs/sha256/<hex>` and the digest bytes of `sha256:<hex>`.
 pub fn blob_path(digest: &str) -> Result<(Vec<u8>, [u8; 32]), &'static str> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .ok_or("only sha256 digests are supported")?;
+    let hex = digest.strip_prefix("sha256:").ok_or("only sha256 digests are supported")?;
     let want = sha256::parse_hex(hex.as_bytes()).ok_or("malformed sha256 digest")?;
     let mut name = b"blobs/sha256/".to_vec();
     name.extend_from_slice(&sha256::hex(&want));
@@ -654,31 +541,20 @@ pub fn descriptor_name(desc: &Value) -> Option<&str> {
 /// `want` if given and present, else the first for linux on our
 /// architecture (or with no platform). Attestation manifests, whose platform
 /// is unknown/unknown, never match.
-pub fn choose_descriptor<'a>(
-    index: &'a Value,
-    want: Option<&[u8]>,
-) -> Result<&'a Value, &'static str> {
-    let list = index
-        .get("manifests")
-        .and_then(|m| m.as_array())
-        .ok_or("index without \"manifests\"")?;
+pub fn choose_descriptor<'a>(index: &'a Value, want: Option<&[u8]>) -> Result<&'a Value, &'static str> {
+    let list = index.get("manifests").and_then(|m| m.as_array()).ok_or("index without \"manifests\"")?;
     let platform_ok = |d: &Value| match d.get("platform") {
         None => true,
         Some(p) => {
-            p.get("os")
-                .and_then(|o| o.as_str())
-                .is_none_or(|o| o == "linux")
-                && p.get("architecture")
-                    .and_then(|a| a.as_str())
-                    .is_none_or(|a| a == our_arch())
+            p.get("os").and_then(|o| o.as_str()).is_none_or(|o| o == "linux")
+                && p.get("architecture").and_then(|a| a.as_str()).is_none_or(|a| a == our_arch())
         }
     };
     let named = |d: &Value| {
         let Some(w) = want else { return false };
         let w = store::normalize_name(w).unwrap_or_default();
         let tag = w.rsplit(|&c| c == b':').next().unwrap_or(&w);
-        descriptor_name(d)
-            .is_some_and(|n| store::normalize_name(n.as_bytes()).is_ok_and(|n| n == w))
+        descriptor_name(d).is_some_and(|n| store::normalize_name(n.as_bytes()).is_ok_and(|n| n == w))
             || annotation(d, ANN_REF_NAME).is_some_and(|r| r.as_bytes() == tag)
     };
     let usable: Vec<&Value> = list.iter().filter(|d| platform_ok(d)).collect();
@@ -695,9 +571,7 @@ fn descriptor_size(d: &Value) -> Option<u64> {
 }
 
 fn descriptor_digest(d: &Value) -> Result<&str, &'static str> {
-    d.get("digest")
-        .and_then(|s| s.as_str())
-        .ok_or("descriptor without a digest")
+    d.get("digest").and_then(|s| s.as_str()).ok_or("descriptor without a digest")
 }
 
 /// The diff_ids and the run config of an image config document.
@@ -726,12 +600,9 @@ fn plan_oci(src: &Container, want: Option<&[u8]>) -> Result<Plan, Error> {
     for _ in 0..4 {
         let digest = descriptor_digest(&desc).map_err(bad)?;
         let text = src.read_verified(digest, descriptor_size(&desc))?;
-        let doc = json::parse(&text)
-            .map_err(|e| Error::msg("manifest", digest.as_bytes(), e.message()))?;
+        let doc = json::parse(&text).map_err(|e| Error::msg("manifest", digest.as_bytes(), e.message()))?;
         if doc.get("manifests").is_some() {
-            desc = choose_descriptor(&doc, want)
-                .map_err(|d| Error::msg("image index", digest.as_bytes(), d))?
-                .clone();
+            desc = choose_descriptor(&doc, want).map_err(|d| Error::msg("image index", digest.as_bytes(), d))?.clone();
             continue;
         }
         return plan_manifest(src, &doc, digest, name);
@@ -739,45 +610,22 @@ fn plan_oci(src: &Container, want: Option<&[u8]>) -> Result<Plan, Error> {
     Err(bad("indexes nested too deep"))
 }
 
-fn plan_manifest(
-    src: &Container,
-    m: &Value,
-    digest: &str,
-    name: Option<Vec<u8>>,
-) -> Result<Plan, Error> {
+fn plan_manifest(src: &Container, m: &Value, digest: &str, name: Option<Vec<u8>>) -> Result<Plan, Error> {
     let bad = |d: &'static str| Error::msg("manifest", digest.as_bytes(), d);
     let cdesc = m.get("config").ok_or(bad("no config"))?;
     let cdigest = descriptor_digest(cdesc).map_err(bad)?;
     let ctext = src.read_verified(cdigest, descriptor_size(cdesc))?;
-    let (diff_ids, config) = parse_image_config(&ctext)
-        .map_err(|d| Error::msg("image config", cdigest.as_bytes(), d))?;
-    let layers = m
-        .get("layers")
-        .and_then(|l| l.as_array())
-        .ok_or(bad("no layers"))?;
+    let (diff_ids, config) =
+        parse_image_config(&ctext).map_err(|d| Error::msg("image config", cdigest.as_bytes(), d))?;
+    let layers = m.get("layers").and_then(|l| l.as_array()).ok_or(bad("no layers"))?;
     if layers.len() != diff_ids.len() {
         return Err(bad("layer count differs from the config's diff_ids"));
     }
-    let mut plan = Plan {
-        name,
-        id: String::from(cdigest),
-        config,
-        layers: Vec::new(),
-    };
+    let mut plan = Plan { name, id: String::from(cdigest), config, layers: Vec::new() };
     for (l, diff_id) in layers.iter().zip(diff_ids) {
         let (blob, d) = blob_path(descriptor_digest(l).map_err(bad)?).map_err(bad)?;
-        let media_type = l
-            .get("mediaType")
-            .and_then(|t| t.as_str())
-            .unwrap_or("")
-            .into();
-        plan.layers.push(LayerPlan {
-            blob,
-            digest: Some(d),
-            size: descriptor_size(l),
-            diff_id,
-            media_type,
-        });
+        let media_type = l.get("mediaType").and_then(|t| t.as_str()).unwrap_or("").into();
+        plan.layers.push(LayerPlan { blob, digest: Some(d), size: descriptor_size(l), diff_id, media_type });
     }
     Ok(plan)
 }
@@ -789,10 +637,7 @@ pub fn parse_docker_manifest(
     want: Option<&[u8]>,
 ) -> Result<(String, Option<String>, Vec<String>), &'static str> {
     let v = json::parse(text).map_err(|e| e.message())?;
-    let list = v
-        .as_array()
-        .filter(|l| !l.is_empty())
-        .ok_or("manifest.json is not a list of images")?;
+    let list = v.as_array().filter(|l| !l.is_empty()).ok_or("manifest.json is not a list of images")?;
     let want = want.and_then(|w| store::normalize_name(w).ok());
     let tags = |e: &Value| -> Vec<String> {
         e.get("RepoTags")
@@ -806,27 +651,17 @@ pub fn parse_docker_manifest(
     let chosen = list
         .iter()
         .find(|e| {
-            want.as_ref().is_some_and(|w| {
-                tags(e)
-                    .iter()
-                    .any(|t| store::normalize_name(t.as_bytes()).is_ok_and(|t| &t == w))
-            })
+            want.as_ref()
+                .is_some_and(|w| tags(e).iter().any(|t| store::normalize_name(t.as_bytes()).is_ok_and(|t| &t == w)))
         })
         .unwrap_or(&list[0]);
-    let config = chosen
-        .get("Config")
-        .and_then(|c| c.as_str())
-        .ok_or("manifest.json entry without Config")?;
+    let config = chosen.get("Config").and_then(|c| c.as_str()).ok_or("manifest.json entry without Config")?;
     let layers = chosen
         .get("Layers")
         .and_then(|l| l.as_array())
         .ok_or("manifest.json entry without Layers")?
         .iter()
-        .map(|l| {
-            l.as_str()
-                .map(String::from)
-                .ok_or("layer path is not a string")
-        })
+        .map(|l| l.as_str().map(String::from).ok_or("layer path is not a string"))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((config.into(), tags(chosen).into_iter().next(), layers))
 }
@@ -848,20 +683,12 @@ fn plan_docker(src: &Container, want: Option<&[u8]>) -> Result<Plan, Error> {
     let ctext = src.read(config_name.as_bytes())?;
     let id = Sha256::digest(&ctext);
     if digest_of_docker_name(&config_name, true).is_some_and(|d| d != id) {
-        return Err(Error::msg(
-            "verify blob",
-            config_name.as_bytes(),
-            "sha256 does not match its name",
-        ));
+        return Err(Error::msg("verify blob", config_name.as_bytes(), "sha256 does not match its name"));
     }
-    let (diff_ids, config) = parse_image_config(&ctext)
-        .map_err(|d| Error::msg("image config", config_name.as_bytes(), d))?;
+    let (diff_ids, config) =
+        parse_image_config(&ctext).map_err(|d| Error::msg("image config", config_name.as_bytes(), d))?;
     if layer_names.len() != diff_ids.len() {
-        return Err(Error::msg(
-            "read",
-            b"manifest.json",
-            "layer count differs from the config's diff_ids",
-        ));
+        return Err(Error::msg("read", b"manifest.json", "layer count differs from the config's diff_ids"));
     }
     let mut idstr = String::from("sha256:");
     idstr.push_str(core::str::from_utf8(&sha256::hex(&id)).unwrap_or(""));
@@ -876,12 +703,7 @@ fn plan_docker(src: &Container, want: Option<&[u8]>) -> Result<Plan, Error> {
             media_type: String::new(),
         })
         .collect();
-    Ok(Plan {
-        name: tag.map(String::into_bytes),
-        id: idstr,
-        config,
-        layers,
-    })
+    Ok(Plan { name: tag.map(String::into_bytes), id: idstr, config, layers })
 }
 
 #[cfg(test)]
@@ -890,10 +712,7 @@ mod tests {
 
     #[test]
     fn links_in_archives_resolve_lexically() {
-        assert_eq!(
-            resolve_link(b"a/layer.tar", b"../b/layer.tar").unwrap(),
-            b"b/layer.tar"
-        );
+        assert_eq!(resolve_link(b"a/layer.tar", b"../b/layer.tar").unwrap(), b"b/layer.tar");
         assert_eq!(resolve_link(b"a/x", b"/c").unwrap(), b"c");
         assert_eq!(resolve_link(b"x", b"../../y"), None);
     }
@@ -901,10 +720,7 @@ mod tests {
     #[test]
     fn blob_paths_need_sha256_hex() {
         let d = format!("sha256:{}", "ab".repeat(32));
-        assert_eq!(
-            blob_path(&d).unwrap().0,
-            format!("blobs/sha256/{}", "ab".repeat(32)).into_bytes()
-        );
+        assert_eq!(blob_path(&d).unwrap().0, format!("blobs/sha256/{}", "ab".repeat(32)).into_bytes());
         assert!(blob_path("sha512:abc").is_err());
         assert!(blob_path("sha256:../../etc/passwd").is_err());
         assert!(blob_path(&format!("sha256:{}", "AB".repeat(32))).is_ok());
@@ -920,29 +736,12 @@ mod tests {
               {"digest":"sha256:4","annotations":{"io.containerd.image.name":"docker.io/x/y:2"}}]}"#,
         )
         .unwrap();
-        let pick = |w: Option<&[u8]>| {
-            choose_descriptor(&idx, w)
-                .unwrap()
-                .get("digest")
-                .unwrap()
-                .as_str()
-                .unwrap()
-                .to_string()
-        };
+        let pick =
+            |w: Option<&[u8]>| choose_descriptor(&idx, w).unwrap().get("digest").unwrap().as_str().unwrap().to_string();
         assert_eq!(pick(None), "sha256:3");
         assert_eq!(pick(Some(b"docker.io/x/y:2")), "sha256:4");
         assert_eq!(pick(Some(b"anything:1.0")), "sha256:3");
-        assert_eq!(
-            descriptor_name(
-                idx.get("manifests")
-                    .unwrap()
-                    .as_array()
-                    .unwrap()
-                    .get(2)
-                    .unwrap()
-            ),
-            None
-        );
+        assert_eq!(descriptor_name(idx.get("manifests").unwrap().as_array().unwrap().get(2).unwrap()), None);
     }
 
     #[test]
@@ -950,10 +749,7 @@ mod tests {
         let m = br#"[{"Config":"a.json","RepoTags":["one:1"],"Layers":["l1/layer.tar"]},
                      {"Config":"b.json","RepoTags":["two"],"Layers":["l1/layer.tar","l2/layer.tar"]}]"#;
         let (c, t, l) = parse_docker_manifest(m, Some(b"two:latest")).unwrap();
-        assert_eq!(
-            (c.as_str(), t.as_deref(), l.len()),
-            ("b.json", Some("two"), 2)
-        );
+        assert_eq!((c.as_str(), t.as_deref(), l.len()), ("b.json", Some("two"), 2));
         assert_eq!(parse_docker_manifest(m, None).unwrap().0, "a.json");
         assert!(parse_docker_manifest(b"{}", None).is_err());
     }

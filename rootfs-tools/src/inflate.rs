@@ -36,25 +36,17 @@ const FAST_MASK: u64 = (1 << FAST_BITS) - 1;
 const NEED: u32 = 0;
 const BAD: u32 = u32::MAX;
 
-const LEN_BASE: [u16; 29] = [
-    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
-    163, 195, 227, 258,
-];
-const LEN_EXTRA: [u8; 29] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-];
+const LEN_BASE: [u16; 29] =
+    [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
+const LEN_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
 const DIST_BASE: [u16; 30] = [
-    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
-    2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
+    8193, 12289, 16385, 24577,
 ];
-const DIST_EXTRA: [u8; 30] = [
-    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
-    13,
-];
+const DIST_EXTRA: [u8; 30] =
+    [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
 /// Order in which code length code lengths are sent (RFC 1951 3.2.7).
-const CL_ORDER: [u8; 19] = [
-    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-];
+const CL_ORDER: [u8; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
 /// Why a stream could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,11 +104,7 @@ struct Huffman {
 
 impl Huffman {
     const fn new() -> Self {
-        Huffman {
-            fast: [0; 1 << FAST_BITS],
-            count: [0; 16],
-            symbol: [0; 288],
-        }
+        Huffman { fast: [0; 1 << FAST_BITS], count: [0; 16], symbol: [0; 288] }
     }
 
     /// Builds the code for these lengths (0 = unused symbol). Returns the
@@ -328,11 +316,7 @@ impl Inflater {
             }
             stalled = self.step(input, &mut ip)?;
         }
-        Ok(Progress {
-            consumed: ip,
-            produced: op,
-            done: self.is_done(),
-        })
+        Ok(Progress { consumed: ip, produced: op, done: self.is_done() })
     }
 
     /// Tops up the bit buffer a byte at a time (block headers, stored
@@ -529,9 +513,7 @@ impl Inflater {
         }
         // As zlib does: an incomplete code is accepted only when it has a
         // single code of one bit (or, for distances, no code at all).
-        let ok = |h: &Huffman, left: i32, n: usize| {
-            left == 0 || (left > 0 && (h.count[0] + h.count[1]) as usize == n)
-        };
+        let ok = |h: &Huffman, left: i32, n: usize| left == 0 || (left > 0 && (h.count[0] + h.count[1]) as usize == n);
         let left = self.lit.build(&self.lens[..nlen]);
         if !ok(&self.lit, left, nlen) {
             return Err(Error::BadCodeLengths);
@@ -632,8 +614,7 @@ impl Inflater {
             }
             let (ds, dn) = ((d >> 4) as usize, d & 15);
             let deb = DIST_EXTRA[ds] as u32;
-            let dval =
-                DIST_BASE[ds] as usize + ((bitbuf >> (used + dn)) & ((1u64 << deb) - 1)) as usize;
+            let dval = DIST_BASE[ds] as usize + ((bitbuf >> (used + dn)) & ((1u64 << deb) - 1)) as usize;
             used += dn + deb;
             if used > bitcnt {
                 break Ok(Stop::NeedInput);
@@ -714,11 +695,7 @@ mod tests {
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("husk-inflate-{}-{n}", std::process::id()));
         std::fs::write(&path, data).unwrap();
-        let out = Command::new("gzip")
-            .args(["-n", "-c", level])
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = Command::new("gzip").args(["-n", "-c", level]).arg(&path).output().unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(out.status.success());
         out.stdout[10..out.stdout.len() - 8].to_vec()
@@ -738,15 +715,7 @@ mod tests {
 
     /// Text-like data with plenty of long and short matches.
     fn text(n: usize) -> Vec<u8> {
-        let words = [
-            "husk ",
-            "layer ",
-            "overlay ",
-            "cgroup ",
-            "namespace\n",
-            "a",
-            "pivot_root ",
-        ];
+        let words = ["husk ", "layer ", "overlay ", "cgroup ", "namespace\n", "a", "pivot_root "];
         let r = pseudo_random(n, 7);
         let mut out = Vec::new();
         let mut i = 0;
@@ -799,27 +768,15 @@ mod tests {
         // Block type 3.
         assert_eq!(inflate_all(&[0x07, 0, 0]), Err(Error::BadBlockType));
         // Stored LEN/NLEN mismatch.
-        assert_eq!(
-            inflate_all(&[0x01, 0x03, 0x00, 0xfc, 0xfe, 1, 2, 3]),
-            Err(Error::StoredLength)
-        );
+        assert_eq!(inflate_all(&[0x01, 0x03, 0x00, 0xfc, 0xfe, 1, 2, 3]), Err(Error::StoredLength));
         // Fixed block whose first symbol is a match of distance 1 with no
         // output yet: length code 257 (0000001), distance code 0 (00000).
-        assert_eq!(
-            inflate_all(&[0x03, 0x02, 0x00, 0x00]),
-            Err(Error::DistanceTooFar)
-        );
+        assert_eq!(inflate_all(&[0x03, 0x02, 0x00, 0x00]), Err(Error::DistanceTooFar));
         // Truncated: a stored block promising 3 bytes, giving 2.
-        assert_eq!(
-            inflate_all(&[0x01, 0x03, 0x00, 0xfc, 0xff, b'a', b'b']),
-            Err(Error::Truncated)
-        );
+        assert_eq!(inflate_all(&[0x01, 0x03, 0x00, 0xfc, 0xff, b'a', b'b']), Err(Error::Truncated));
         let raw = gzip_raw(&text(100_000), "-6");
         assert_eq!(inflate_all(&raw[..raw.len() / 2]), Err(Error::Truncated));
-        assert_eq!(
-            inflate_chunked(&raw[..raw.len() - 1], 100, 77),
-            Err(Error::Truncated)
-        );
+        assert_eq!(inflate_chunked(&raw[..raw.len() - 1], 100, 77), Err(Error::Truncated));
         // Flipping bits in a dynamic block must never pass silently with
         // the original output (it may decode to other bytes, or fail).
         let good = inflate_all(&raw).unwrap();
@@ -855,10 +812,7 @@ mod tests {
                 let raw = gzip_raw(data, level);
                 assert_eq!(&inflate_all(&raw).unwrap(), data, "{name} {level}");
                 // Streaming with awkward chunk sizes must give the same bytes.
-                assert_eq!(
-                    &inflate_chunked(&raw, 1 + data.len() % 997, 4093).unwrap(),
-                    data
-                );
+                assert_eq!(&inflate_chunked(&raw, 1 + data.len() % 997, 4093).unwrap(), data);
             }
         }
         // Byte-at-a-time input and output, on something small.

@@ -44,11 +44,7 @@ impl Error {
 impl Value {
     /// The member `key` of an object (the last one if repeated).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.as_object()?
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v)
+        self.as_object()?.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -185,10 +181,7 @@ pub fn write_string(out: &mut Vec<u8>, s: &str) {
 /// Parses one JSON document (surrounding whitespace allowed).
 pub fn parse(text: &[u8]) -> Result<Value, Error> {
     if let Err(e) = core::str::from_utf8(text) {
-        return Err(Error {
-            offset: e.valid_up_to(),
-            msg: "invalid UTF-8",
-        });
+        return Err(Error { offset: e.valid_up_to(), msg: "invalid UTF-8" });
     }
     let mut p = Parser { s: text, i: 0 };
     let v = p.value(0)?;
@@ -206,10 +199,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err<T>(&self, msg: &'static str) -> Result<T, Error> {
-        Err(Error {
-            offset: self.i,
-            msg,
-        })
+        Err(Error { offset: self.i, msg })
     }
 
     fn skip_ws(&mut self) {
@@ -390,22 +380,21 @@ impl Parser<'_> {
                 Some(b'u') => {
                     self.i += 1;
                     let hi = self.hex4()?;
-                    let code =
-                        if (0xD800..0xDC00).contains(&hi) && self.s[self.i..].starts_with(b"\\u") {
-                            let save = self.i;
-                            self.i += 2;
-                            let lo = self.hex4()?;
-                            if (0xDC00..0xE000).contains(&lo) {
-                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                            } else {
-                                // Not a pair: the high half stands alone and the
-                                // next escape is decoded on its own.
-                                self.i = save;
-                                0xFFFD
-                            }
+                    let code = if (0xD800..0xDC00).contains(&hi) && self.s[self.i..].starts_with(b"\\u") {
+                        let save = self.i;
+                        self.i += 2;
+                        let lo = self.hex4()?;
+                        if (0xDC00..0xE000).contains(&lo) {
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
                         } else {
-                            hi
-                        };
+                            // Not a pair: the high half stands alone and the
+                            // next escape is decoded on its own.
+                            self.i = save;
+                            0xFFFD
+                        }
+                    } else {
+                        hi
+                    };
                     out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
                     continue;
                 }
@@ -432,31 +421,16 @@ mod tests {
 
     #[test]
     fn parses_an_image_config() {
-        let v = p(
-            r#" {"architecture":"amd64","config":{"Env":["PATH=/usr/bin","A=\"q\""],
+        let v = p(r#" {"architecture":"amd64","config":{"Env":["PATH=/usr/bin","A=\"q\""],
             "Entrypoint":null,"Cmd":["/bin/sh","-c","echo \u00e9\ud83d\ude00"],"User":"",
             "ExposedPorts":{}},"rootfs":{"type":"layers","diff_ids":[]},"size":-12,
-            "f":1.5e3,"t":true,"dup":1,"dup":2} "#,
-        );
+            "f":1.5e3,"t":true,"dup":1,"dup":2} "#);
         let cfg = v.get("config").unwrap();
-        let env: Vec<&str> = cfg
-            .get("Env")
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap())
-            .collect();
+        let env: Vec<&str> = cfg.get("Env").unwrap().as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
         assert_eq!(env, ["PATH=/usr/bin", "A=\"q\""]);
         assert!(cfg.get("Entrypoint").unwrap().is_null());
-        assert_eq!(
-            cfg.get("Cmd").unwrap().as_array().unwrap()[2].as_str(),
-            Some("echo é😀")
-        );
-        assert_eq!(
-            cfg.get("ExposedPorts").unwrap().as_object().unwrap().len(),
-            0
-        );
+        assert_eq!(cfg.get("Cmd").unwrap().as_array().unwrap()[2].as_str(), Some("echo é😀"));
+        assert_eq!(cfg.get("ExposedPorts").unwrap().as_object().unwrap().len(), 0);
         assert_eq!(v.get("size").unwrap().as_i64(), Some(-12));
         assert_eq!(v.get("size").unwrap().as_u64(), None);
         assert_eq!(v.get("f").unwrap().as_f64(), Some(1500.0));
@@ -464,18 +438,12 @@ mod tests {
         assert_eq!(v.get("t").unwrap().as_bool(), Some(true));
         assert_eq!(v.get("dup").unwrap().as_i64(), Some(2));
         assert_eq!(v.get("missing"), None);
-        assert_eq!(
-            v.get("rootfs").unwrap().get("diff_ids").unwrap().as_array(),
-            Some(&[][..])
-        );
+        assert_eq!(v.get("rootfs").unwrap().get("diff_ids").unwrap().as_array(), Some(&[][..]));
     }
 
     #[test]
     fn escapes_and_surrogates() {
-        assert_eq!(
-            p(r#""\b\f\n\r\t\/\\""#).as_str(),
-            Some("\u{8}\u{c}\n\r\t/\\")
-        );
+        assert_eq!(p(r#""\b\f\n\r\t\/\\""#).as_str(), Some("\u{8}\u{c}\n\r\t/\\"));
         assert_eq!(p(r#""\ud800x""#).as_str(), Some("\u{FFFD}x"));
         assert_eq!(p(r#""\ud800\u0041""#).as_str(), Some("\u{FFFD}A"));
         assert_eq!(p(r#""\udc00""#).as_str(), Some("\u{FFFD}"));
@@ -484,79 +452,25 @@ mod tests {
 
     #[test]
     fn errors_with_offsets() {
-        assert_eq!(
-            e(""),
-            Error {
-                offset: 0,
-                msg: "unexpected end of JSON input"
-            }
-        );
-        assert_eq!(
-            e("{\"a\" 1}"),
-            Error {
-                offset: 5,
-                msg: "expected ':' after object key"
-            }
-        );
-        assert_eq!(
-            e("[1,]"),
-            Error {
-                offset: 3,
-                msg: "expected a JSON value"
-            }
-        );
-        assert_eq!(
-            e("[1 2]"),
-            Error {
-                offset: 3,
-                msg: "expected ',' or ']' in array"
-            }
-        );
-        assert_eq!(
-            e("{\"a\":1,}"),
-            Error {
-                offset: 7,
-                msg: "expected a string key"
-            }
-        );
+        assert_eq!(e(""), Error { offset: 0, msg: "unexpected end of JSON input" });
+        assert_eq!(e("{\"a\" 1}"), Error { offset: 5, msg: "expected ':' after object key" });
+        assert_eq!(e("[1,]"), Error { offset: 3, msg: "expected a JSON value" });
+        assert_eq!(e("[1 2]"), Error { offset: 3, msg: "expected ',' or ']' in array" });
+        assert_eq!(e("{\"a\":1,}"), Error { offset: 7, msg: "expected a string key" });
         assert_eq!(e("01").msg, "invalid number");
         assert_eq!(e("1.").msg, "invalid number");
         assert_eq!(e("-").msg, "invalid number");
         assert_eq!(e("1e+").msg, "invalid number");
-        assert_eq!(
-            e("\"a\nb\""),
-            Error {
-                offset: 2,
-                msg: "control character in string"
-            }
-        );
+        assert_eq!(e("\"a\nb\""), Error { offset: 2, msg: "control character in string" });
         assert_eq!(e("\"\\x\"").msg, "invalid escape in string");
         assert_eq!(e("\"\\u12g4\"").msg, "invalid \\u escape");
         assert_eq!(e("\"abc").msg, "unterminated string");
         assert_eq!(e("tru").msg, "invalid literal");
-        assert_eq!(
-            e("{} x"),
-            Error {
-                offset: 3,
-                msg: "trailing characters after JSON value"
-            }
-        );
-        assert_eq!(
-            parse(b"\"a\xff\"").unwrap_err(),
-            Error {
-                offset: 2,
-                msg: "invalid UTF-8"
-            }
-        );
+        assert_eq!(e("{} x"), Error { offset: 3, msg: "trailing characters after JSON value" });
+        assert_eq!(parse(b"\"a\xff\"").unwrap_err(), Error { offset: 2, msg: "invalid UTF-8" });
         // MAX_DEPTH nested containers are fine, one more is not.
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
-        assert_eq!(
-            e(&deep),
-            Error {
-                offset: MAX_DEPTH,
-                msg: "JSON nested too deeply"
-            }
-        );
+        assert_eq!(e(&deep), Error { offset: MAX_DEPTH, msg: "JSON nested too deeply" });
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert!(parse(ok.as_bytes()).is_ok());
     }
@@ -567,10 +481,7 @@ mod tests {
             ("name".into(), Value::String("a\"b\\c\n\u{1}é".into())),
             ("n".into(), Value::from_i64(-9_223_372_036_854_775_808)),
             ("z".into(), Value::from_i64(0)),
-            (
-                "l".into(),
-                Value::Array(vec![Value::Null, Value::Bool(false), Value::Array(vec![])]),
-            ),
+            ("l".into(), Value::Array(vec![Value::Null, Value::Bool(false), Value::Array(vec![])])),
         ]);
         let mut out = Vec::new();
         v.write(&mut out);

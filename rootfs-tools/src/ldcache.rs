@@ -64,17 +64,8 @@ fn str_at(d: &[u8], off: usize) -> Result<&[u8], Error> {
 }
 
 /// Reads `n` entries of `size` bytes from `at`; strings relative to `base`.
-fn entries(
-    d: &[u8],
-    at: usize,
-    n: usize,
-    size: usize,
-    base: usize,
-) -> Result<Vec<CacheEntry<'_>>, Error> {
-    if n.checked_mul(size)
-        .and_then(|b| b.checked_add(at))
-        .is_none_or(|end| end > d.len())
-    {
+fn entries(d: &[u8], at: usize, n: usize, size: usize, base: usize) -> Result<Vec<CacheEntry<'_>>, Error> {
+    if n.checked_mul(size).and_then(|b| b.checked_add(at)).is_none_or(|end| end > d.len()) {
         return Err(Error::Malformed);
     }
     (0..n)
@@ -94,10 +85,7 @@ pub fn parse(d: &[u8]) -> Result<Vec<CacheEntry<'_>>, Error> {
     let mut new_at = 0;
     if d.starts_with(OLD_MAGIC) {
         let n = u32_at(d, 12)? as usize;
-        let old_end = n
-            .checked_mul(12)
-            .and_then(|b| b.checked_add(16))
-            .ok_or(Error::Malformed)?;
+        let old_end = n.checked_mul(12).and_then(|b| b.checked_add(16)).ok_or(Error::Malformed)?;
         // The new table, if any, follows at 8-byte alignment.
         new_at = (old_end + 7) & !7;
         if !d.get(new_at..).is_some_and(|r| r.starts_with(NEW_MAGIC)) {
@@ -198,18 +186,12 @@ mod tests {
             let e = parse(&d).unwrap();
             assert_eq!(e.len(), 2, "{old} {new}");
             let want = expected_flags(true, crate::elf::EM_X86_64);
-            assert_eq!(
-                lookup(&e, b"libq.so.1", want),
-                Some(&b"/lib64/libq.so.1"[..])
-            );
+            assert_eq!(lookup(&e, b"libq.so.1", want), Some(&b"/lib64/libq.so.1"[..]));
             assert_eq!(
                 lookup(&e, b"libq.so.1", expected_flags(false, crate::elf::EM_386)),
                 Some(&b"/lib32/libq.so.1"[..])
             );
-            assert_eq!(
-                lookup(&e, b"libq.so.1", None),
-                Some(&b"/lib32/libq.so.1"[..])
-            );
+            assert_eq!(lookup(&e, b"libq.so.1", None), Some(&b"/lib32/libq.so.1"[..]));
             assert_eq!(lookup(&e, b"libz.so.1", want), None);
             for cut in 0..d.len() {
                 let _ = parse(&d[..cut]);
@@ -247,12 +229,7 @@ mod tests {
             assert_eq!(e.path, path.as_bytes());
             assert_eq!(e.flags == FLAG_ELF_LIBC6 | FLAG_X8664_LIB64, *x64, "{name}");
         }
-        let libc = lookup(
-            &entries,
-            b"libc.so.6",
-            expected_flags(true, crate::elf::EM_X86_64),
-        )
-        .unwrap();
+        let libc = lookup(&entries, b"libc.so.6", expected_flags(true, crate::elf::EM_X86_64)).unwrap();
         assert!(std::path::Path::new(std::str::from_utf8(libc).unwrap()).exists());
     }
 }

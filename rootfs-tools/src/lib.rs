@@ -17,10 +17,10 @@ pub mod stream;
 pub mod tar;
 
 // The commands (store, import, unpack, flatten, pack, host) and their helpers.
+pub mod flatten;
+pub mod host;
+pub mod import;
+pub mod pack;
+pub mod store;
 pub mod tree;
 pub mod unpack;
-pub mod store;
-pub mod import;
-pub mod flatten;
-pub mod pack;
-pub mod host;

@@ -71,11 +71,7 @@ fn main() -> i32 {
     match parse_args().and_then(run) {
         Ok(()) => 0,
         Err(Fail::Usage(msg)) => {
-            husk_sys::fmt::stderr()
-                .s(PROG)
-                .s(": ")
-                .s(msg)
-                .s("\nTry 'husk-rootfs --help'.\n");
+            husk_sys::fmt::stderr().s(PROG).s(": ").s(msg).s("\nTry 'husk-rootfs --help'.\n");
             2
         }
         Err(Fail::Error(e)) => {
@@ -135,17 +131,11 @@ fn run(a: Args) -> Result<(), Fail> {
             Ok(())
         }
         b"version" => {
-            husk_sys::fmt::stdout()
-                .s(PROG)
-                .c(b' ')
-                .s(env!("CARGO_PKG_VERSION"))
-                .c(b'\n');
+            husk_sys::fmt::stdout().s(PROG).c(b' ').s(env!("CARGO_PKG_VERSION")).c(b'\n');
             Ok(())
         }
         b"host" => match ops {
-            [dir, programs @ ..] if !programs.is_empty() => {
-                build_host_rootfs(dir, programs, a.applets)
-            }
+            [dir, programs @ ..] if !programs.is_empty() => build_host_rootfs(dir, programs, a.applets),
             _ => Err(Fail::Usage("host needs DIR and at least one PROGRAM")),
         },
         b"import" => match ops {
@@ -172,26 +162,13 @@ fn run(a: Args) -> Result<(), Fail> {
 fn build_host_rootfs(dir: &[u8], programs: &[&[u8]], applets: bool) -> Result<(), Fail> {
     let report = host::build(dir, programs, applets)?;
     let mut out = husk_sys::fmt::stdout();
-    out.s("rootfs ")
-        .b(dir)
-        .s(": ")
-        .u(report.files)
-        .s(" files, ")
-        .u(report.links)
-        .s(" links\n");
+    out.s("rootfs ").b(dir).s(": ").u(report.files).s(" files, ").u(report.links).s(" links\n");
     Ok(())
 }
 
 fn import_image(store: &[u8], name: Option<&[u8]>, source: &[u8]) -> Result<(), Fail> {
     let progress = husk_sys::process::isatty(husk_sys::Fd::STDERR);
-    let s = import::import(
-        source,
-        &import::Options {
-            store,
-            name,
-            progress,
-        },
-    )?;
+    let s = import::import(source, &import::Options { store, name, progress })?;
     husk_sys::fmt::stdout()
         .s("imported ")
         .b(&s.name)
@@ -212,12 +189,7 @@ fn list_images(store: &[u8]) -> Result<(), Fail> {
     let mut out = husk_sys::fmt::stdout();
     for (_, rec) in st.images()? {
         let id = rec.id.strip_prefix("sha256:").unwrap_or(&rec.id);
-        out.s(&rec.name)
-            .c(b'\t')
-            .s(&id[..id.len().min(12)])
-            .c(b'\t')
-            .u(rec.layers.len() as u64)
-            .s(" layers\n");
+        out.s(&rec.name).c(b'\t').s(&id[..id.len().min(12)]).c(b'\t').u(rec.layers.len() as u64).s(" layers\n");
     }
     Ok(())
 }
@@ -230,37 +202,25 @@ fn remove_images(store: &[u8], names: &[&[u8]]) -> Result<(), Fail> {
     }
     for n in names {
         st.remove_image(n)?;
-        husk_sys::fmt::stdout()
-            .s("removed ")
-            .b(&store::normalize_name(n)?)
-            .c(b'\n');
+        husk_sys::fmt::stdout().s("removed ").b(&store::normalize_name(n)?).c(b'\n');
     }
     Ok(())
 }
 
 fn collect_garbage(store: &[u8]) -> Result<(), Fail> {
     let removed = store::Store::open(store, true)?.gc()?;
-    husk_sys::fmt::stdout()
-        .s("removed ")
-        .u(removed)
-        .s(" unused layers\n");
+    husk_sys::fmt::stdout().s("removed ").u(removed).s(" unused layers\n");
     Ok(())
 }
 
-fn pack_tree(
-    format: Option<&[u8]>,
-    mtime: Option<&[u8]>,
-    dir: &[u8],
-    out: &[u8],
-) -> Result<(), Fail> {
+fn pack_tree(format: Option<&[u8]>, mtime: Option<&[u8]>, dir: &[u8], out: &[u8]) -> Result<(), Fail> {
     let format = format.ok_or(Fail::Usage("pack needs --format cpio|tar"))?;
     let format = pack::parse_format(format).ok_or(Fail::Usage("--format must be cpio or tar"))?;
     let mtime = match mtime {
         None => None,
-        Some(m) => Some(
-            husk_sys::fmt::parse_u64(m)
-                .ok_or(Fail::Usage("--mtime needs seconds since the epoch"))? as i64,
-        ),
+        Some(m) => {
+            Some(husk_sys::fmt::parse_u64(m).ok_or(Fail::Usage("--mtime needs seconds since the epoch"))? as i64)
+        }
     };
     Ok(pack::pack(dir, out, &pack::Options { format, mtime })?)
 }

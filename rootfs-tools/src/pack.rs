@@ -44,29 +44,16 @@ pub fn pack(dir: &[u8], out: &[u8], opts: &Options) -> Result<(), Error> {
     let (fd, own): (Fd, Option<OwnedFd>) = if to_stdout {
         (Fd::STDOUT, None)
     } else {
-        let f = fs::openat(
-            Fd::CWD,
-            tmp.cstr().at("create", out)?,
-            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-            0o644,
-        )
-        .at("create", out)?;
+        let f = fs::openat(Fd::CWD, tmp.cstr().at("create", out)?, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            .at("create", out)?;
         (f.fd(), Some(f))
     };
     let skip = match &own {
         Some(f) => fs::fstat(f.fd()).ok().map(|s| (s.dev, s.ino)),
         None => None,
     };
-    let mut p = Packer {
-        opts,
-        out: Out {
-            fd,
-            buf: Vec::with_capacity(1 << 17),
-        },
-        skip,
-        next_ino: 1,
-        links: Vec::new(),
-    };
+    let mut p =
+        Packer { opts, out: Out { fd, buf: Vec::with_capacity(1 << 17) }, skip, next_ino: 1, links: Vec::new() };
     let r = p.walk(src.fd(), &mut Vec::new()).and_then(|_| p.finish());
     drop(own);
     if to_stdout {
@@ -75,8 +62,7 @@ pub fn pack(dir: &[u8], out: &[u8], opts: &Options) -> Result<(), Error> {
     let tc = tmp.cstr().at("create", out)?;
     let r = r.and_then(|_| {
         let mut o = CBuf::<4096>::from(out);
-        fs::renameat2(Fd::CWD, tc, Fd::CWD, o.cstr().at("rename", out)?, 0)
-            .at("rename into place", out)
+        fs::renameat2(Fd::CWD, tc, Fd::CWD, o.cstr().at("rename", out)?, 0).at("rename into place", out)
     });
     if r.is_err() {
         let _ = fs::unlinkat(Fd::CWD, tc, 0);
@@ -163,17 +149,12 @@ impl Packer<'_> {
                     gid: st.gid,
                     nlink: if kind == fs::S_IFDIR { 2 } else { 1 },
                     mtime: mtime.clamp(0, u32::MAX as i64) as u32,
-                    size: if kind == fs::S_IFLNK {
-                        link.len() as u64
-                    } else {
-                        size
-                    },
+                    size: if kind == fs::S_IFLNK { link.len() as u64 } else { size },
                     rdev_major: major,
                     rdev_minor: minor,
                 };
                 self.next_ino += 1;
-                cpio::encode_header(&e, &mut self.out.buf)
-                    .map_err(|d| Error::msg("pack", rel, d))?;
+                cpio::encode_header(&e, &mut self.out.buf).map_err(|d| Error::msg("pack", rel, d))?;
                 if kind == fs::S_IFLNK {
                     self.out.buf.extend_from_slice(link);
                     self.pad(cpio::pad_len(link.len() as u64));
@@ -218,8 +199,7 @@ impl Packer<'_> {
                     dev_minor: minor,
                     xattrs: &xs,
                 };
-                tar::encode_header(&m, &mut self.out.buf)
-                    .map_err(|d| Error::msg("pack", rel, d))?;
+                tar::encode_header(&m, &mut self.out.buf).map_err(|d| Error::msg("pack", rel, d))?;
             }
         }
         if size > 0 {
@@ -240,13 +220,7 @@ impl Packer<'_> {
     /// Append exactly `size` bytes of the file: the header already said so.
     fn copy_file(&mut self, dir: Fd, name: &[u8], size: u64, rel: &[u8]) -> Result<(), Error> {
         let mut c = CBuf::<256>::from(name);
-        let fd = fs::openat(
-            dir,
-            c.cstr().at("open", rel)?,
-            O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
-            0,
-        )
-        .at("open", rel)?;
+        let fd = fs::openat(dir, c.cstr().at("open", rel)?, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0).at("open", rel)?;
         let mut left = size;
         while left > 0 {
             self.out.flush()?;

@@ -51,16 +51,10 @@ pub fn put_i(out: &mut Vec<u8>, key: &str, n: i32) {
 /// Hand each field of `data` to `f` as (key, unescaped value), in file
 /// order. The first line must be `head` and the last `end`; `f` returns
 /// false for a value it cannot take, which makes the file corrupt.
-pub fn fields(
-    data: &[u8],
-    head: &[u8],
-    f: &mut dyn FnMut(&[u8], Vec<u8>) -> bool,
-) -> Result<(), Damage> {
+pub fn fields(data: &[u8], head: &[u8], f: &mut dyn FnMut(&[u8], Vec<u8>) -> bool) -> Result<(), Damage> {
     let body = match data.strip_prefix(head).and_then(|b| b.strip_prefix(b"\n")) {
         Some(b) => b,
-        None if head.len() >= data.len() && head.starts_with(data) => {
-            return Err(Damage::Truncated)
-        }
+        None if head.len() >= data.len() && head.starts_with(data) => return Err(Damage::Truncated),
         None => return Err(Damage::Corrupt),
     };
     // `end` cannot appear as a line elsewhere: values hold no raw newline.
@@ -72,10 +66,7 @@ pub fn fields(
         if line.is_empty() {
             continue; // the piece after the last newline
         }
-        let sp = line
-            .iter()
-            .position(|&c| c == b' ')
-            .ok_or(Damage::Corrupt)?;
+        let sp = line.iter().position(|&c| c == b' ').ok_or(Damage::Corrupt)?;
         let (key, raw) = line.split_at(sp);
         let mut v = Vec::with_capacity(raw.len());
         let mut it = raw.iter().skip(1);
@@ -100,7 +91,9 @@ pub fn fields(
 mod tests {
     use super::*;
 
-    fn all(data: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Damage> {
+    type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn all(data: &[u8]) -> Result<Fields, Damage> {
         let mut v = Vec::new();
         fields(data, b"husk-test 1", &mut |k, x| {
             v.push((k.to_vec(), x));

@@ -8,19 +8,17 @@
 use crate::stream::{Source, StreamError};
 
 const K: [u32; 64] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
+    0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
+    0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
+    0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2,
 ];
 
-const H0: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
+const H0: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
 /// A running SHA-256.
 #[derive(Clone)]
@@ -39,12 +37,7 @@ impl Default for Sha256 {
 
 impl Sha256 {
     pub const fn new() -> Self {
-        Sha256 {
-            h: H0,
-            block: [0; 64],
-            used: 0,
-            total: 0,
-        }
+        Sha256 { h: H0, block: [0; 64], used: 0, total: 0 }
     }
 
     /// Digest of one buffer.
@@ -87,11 +80,7 @@ impl Sha256 {
         let mut pad = [0u8; 72];
         pad[0] = 0x80;
         // Pad to 56 mod 64, then the 64-bit big-endian bit count.
-        let padlen = if self.used < 56 {
-            56 - self.used
-        } else {
-            120 - self.used
-        };
+        let padlen = if self.used < 56 { 56 - self.used } else { 120 - self.used };
         pad[padlen..padlen + 8].copy_from_slice(&bits.to_be_bytes());
         let total = self.total;
         self.update(&pad[..padlen + 8]);
@@ -112,20 +101,13 @@ fn compress(h: &mut [u32; 8], block: &[u8]) {
     for i in 16..64 {
         let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
         let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16]
-            .wrapping_add(s0)
-            .wrapping_add(w[i - 7])
-            .wrapping_add(s1);
+        w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
     }
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = *h;
     for i in 0..64 {
         let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
         let ch = (e & f) ^ (!e & g);
-        let t1 = hh
-            .wrapping_add(s1)
-            .wrapping_add(ch)
-            .wrapping_add(K[i])
-            .wrapping_add(w[i]);
+        let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
         let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
         let maj = (a & b) ^ (a & c) ^ (b & c);
         let t2 = s0.wrapping_add(maj);
@@ -185,11 +167,7 @@ pub struct HashingSource<S> {
 
 impl<S: Source> HashingSource<S> {
     pub fn new(inner: S) -> Self {
-        HashingSource {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
+        HashingSource { inner, hasher: Sha256::new(), count: 0 }
     }
 }
 
@@ -213,14 +191,8 @@ mod tests {
 
     #[test]
     fn known_vectors() {
-        assert_eq!(
-            hex_of(b""),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            hex_of(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hex_of(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(hex_of(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(
             hex_of(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
@@ -249,9 +221,7 @@ mod tests {
         }
         let dir = std::env::temp_dir().join(format!("husk-sha-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        for len in [
-            0usize, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 300_001,
-        ] {
+        for len in [0usize, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 300_001] {
             let data = &big[..len];
             let path = dir.join(format!("f{len}"));
             std::fs::write(&path, data).unwrap();
@@ -262,10 +232,7 @@ mod tests {
             for chunk in data.chunks(7 + len % 13) {
                 s.update(chunk);
             }
-            assert_eq!(
-                String::from_utf8(hex(&s.finish()).to_vec()).unwrap(),
-                expect
-            );
+            assert_eq!(String::from_utf8(hex(&s.finish()).to_vec()).unwrap(), expect);
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

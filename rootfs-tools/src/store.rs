@@ -114,10 +114,7 @@ pub fn record_file_name(name: &[u8]) -> Vec<u8> {
             out.push(c);
         } else {
             out.push(b'%');
-            out.extend_from_slice(&[
-                b"0123456789ABCDEF"[(c >> 4) as usize],
-                b"0123456789ABCDEF"[(c & 15) as usize],
-            ]);
+            out.extend_from_slice(&[b"0123456789ABCDEF"[(c >> 4) as usize], b"0123456789ABCDEF"[(c & 15) as usize]]);
         }
     }
     out
@@ -141,22 +138,15 @@ pub fn absolute(path: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// True for 64 lowercase hex digits: a layer directory name.
 pub fn is_hex64(s: &[u8]) -> bool {
-    s.len() == 64
-        && s.iter()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+    s.len() == 64 && s.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
 fn strings(v: Option<&Value>) -> Result<Vec<String>, &'static str> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|s| {
-                s.as_str()
-                    .map(String::from)
-                    .ok_or("expected an array of strings")
-            })
-            .collect(),
+        Some(Value::Array(a)) => {
+            a.iter().map(|s| s.as_str().map(String::from).ok_or("expected an array of strings")).collect()
+        }
         _ => Err("expected an array of strings"),
     }
 }
@@ -189,22 +179,13 @@ pub fn parse_config(c: Option<&Value>) -> Result<ImageConfig, &'static str> {
 }
 
 /// The text of a record (the format in the module comment).
-pub fn record_text(
-    name: &str,
-    id: &str,
-    diff_ids_top_first: &[String],
-    c: &ImageConfig,
-) -> Vec<u8> {
-    let mut out = Vec::from(&IMAGE_HEAD[..]);
+pub fn record_text(name: &str, id: &str, diff_ids_top_first: &[String], c: &ImageConfig) -> Vec<u8> {
+    let mut out = Vec::from(IMAGE_HEAD);
     out.push(b'\n');
     put(&mut out, "name", name.as_bytes());
     put(&mut out, "id", id.as_bytes());
-    for (key, list) in [
-        ("layer", diff_ids_top_first),
-        ("env", &c.env),
-        ("entrypoint", &c.entrypoint),
-        ("cmd", &c.cmd),
-    ] {
+    for (key, list) in [("layer", diff_ids_top_first), ("env", &c.env), ("entrypoint", &c.entrypoint), ("cmd", &c.cmd)]
+    {
         for v in list {
             put(&mut out, key, v.as_bytes());
         }
@@ -216,12 +197,7 @@ pub fn record_text(
 }
 
 /// The old name of [`record_text`], still called by import.rs.
-pub fn record_json(
-    name: &str,
-    id: &str,
-    diff_ids_top_first: &[String],
-    c: &ImageConfig,
-) -> Vec<u8> {
+pub fn record_json(name: &str, id: &str, diff_ids_top_first: &[String], c: &ImageConfig) -> Vec<u8> {
     record_text(name, id, diff_ids_top_first, c)
 }
 
@@ -295,12 +271,7 @@ fn open_sub(dir: Fd, name: &core::ffi::CStr, create: bool) -> Result<OwnedFd, Er
             Err(e) => return Err(e),
         }
     }
-    fs::openat(
-        dir,
-        name,
-        O_RDONLY | O_DIRECTORY | fs::O_NOFOLLOW | O_CLOEXEC,
-        0,
-    )
+    fs::openat(dir, name, O_RDONLY | O_DIRECTORY | fs::O_NOFOLLOW | O_CLOEXEC, 0)
 }
 
 impl Store {
@@ -311,41 +282,24 @@ impl Store {
         let abs = absolute(path)?;
         let root = if exclusive {
             // mkdir -p from the real root; the walk treats `abs` as relative to it.
-            let slash =
-                fs::openat(Fd::CWD, c"/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0).ctx("open /")?;
+            let slash = fs::openat(Fd::CWD, c"/", O_PATH | O_DIRECTORY | O_CLOEXEC, 0).ctx("open /")?;
             husk_sys::beneath::mkdir_in_root(slash.fd(), &abs, Some(0o755))
         } else {
             let mut c = CBuf::<4096>::from(&abs);
-            fs::openat(
-                Fd::CWD,
-                c.cstr().at("open store", &abs)?,
-                O_PATH | O_DIRECTORY | O_CLOEXEC,
-                0,
-            )
+            fs::openat(Fd::CWD, c.cstr().at("open store", &abs)?, O_PATH | O_DIRECTORY | O_CLOEXEC, 0)
         };
         let root = match root {
-            Err(Errno::ENOENT) => {
-                return Err(Error::msg(
-                    "store",
-                    &abs,
-                    "no such store (nothing imported yet)",
-                ))
-            }
+            Err(Errno::ENOENT) => return Err(Error::msg("store", &abs, "no such store (nothing imported yet)")),
             r => r.at("open store", &abs)?,
         };
-        let lock = fs::openat(root.fd(), c"lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-            .at("open lock of store", &abs)?;
+        let lock =
+            fs::openat(root.fd(), c"lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600).at("open lock of store", &abs)?;
         let op = if exclusive { LOCK_EX } else { LOCK_SH };
         if flock(lock.fd(), op | LOCK_NB) == Err(Errno::EAGAIN) {
-            husk_sys::fmt::stderr()
-                .s("husk-rootfs: waiting for the lock of store ")
-                .b(&abs)
-                .c(b'\n');
+            husk_sys::fmt::stderr().s("husk-rootfs: waiting for the lock of store ").b(&abs).c(b'\n');
             flock(lock.fd(), op).at("lock store", &abs)?;
         }
-        let sub = |name: &core::ffi::CStr, what: &'static str| {
-            open_sub(root.fd(), name, exclusive).at(what, &abs)
-        };
+        let sub = |name: &core::ffi::CStr, what: &'static str| open_sub(root.fd(), name, exclusive).at(what, &abs);
         let store = Store {
             layers: sub(c"layers", "open layers/ of store")?,
             images: sub(c"images", "open images/ of store")?,
@@ -374,9 +328,7 @@ impl Store {
 
     pub fn has_layer(&self, hex: &[u8]) -> bool {
         let mut c = CBuf::<128>::from(hex);
-        c.cstr().is_ok_and(|c| {
-            fs::fstatat(self.layers.fd(), c, fs::AT_SYMLINK_NOFOLLOW).is_ok_and(|s| s.is_dir())
-        })
+        c.cstr().is_ok_and(|c| fs::fstatat(self.layers.fd(), c, fs::AT_SYMLINK_NOFOLLOW).is_ok_and(|s| s.is_dir()))
     }
 
     /// Every record: (file name, parsed record), sorted by file name.
@@ -388,10 +340,8 @@ impl Store {
             }
             let mut c = CBuf::<512>::from(&file);
             let at = self.path_of("images", &file);
-            let text =
-                fs::read_to_vec(self.images.fd(), c.cstr().at("read", &at)?).at("read", &at)?;
-            let rec =
-                parse_record(&text, &self.path).map_err(|d| Error::msg("image record", &at, d))?;
+            let text = fs::read_to_vec(self.images.fd(), c.cstr().at("read", &at)?).at("read", &at)?;
+            let rec = parse_record(&text, &self.path).map_err(|d| Error::msg("image record", &at, d))?;
             out.push((file, rec));
         }
         Ok(out)
@@ -404,19 +354,12 @@ impl Store {
         let mut tmp = CBuf::<512>::new();
         tmp.s(".new-").u(husk_sys::process::getpid() as u64);
         let tmp_name = tmp.cstr().at("write", &at)?;
-        let fd = fs::openat(
-            self.images.fd(),
-            tmp_name,
-            fs::O_WRONLY | O_CREAT | fs::O_TRUNC | O_CLOEXEC,
-            0o644,
-        )
-        .at("create", &at)?;
+        let fd = fs::openat(self.images.fd(), tmp_name, fs::O_WRONLY | O_CREAT | fs::O_TRUNC | O_CLOEXEC, 0o644)
+            .at("create", &at)?;
         let written = fs::write_all(fd.fd(), json).and_then(|_| fs::fsync(fd.fd()));
         drop(fd);
         let mut dst = CBuf::<512>::from(&file);
-        let r = written.and_then(|_| {
-            fs::renameat2(self.images.fd(), tmp_name, self.images.fd(), dst.cstr()?, 0)
-        });
+        let r = written.and_then(|_| fs::renameat2(self.images.fd(), tmp_name, self.images.fd(), dst.cstr()?, 0));
         if let Err(e) = r {
             let _ = fs::unlinkat(self.images.fd(), tmp_name, 0);
             return Err(Error::sys("write", &at, e));
@@ -468,10 +411,7 @@ mod tests {
     fn names_get_latest_unless_tagged_or_pinned() {
         assert_eq!(normalize_name(b"alpine").unwrap(), b"alpine:latest");
         assert_eq!(normalize_name(b"alpine:3.19").unwrap(), b"alpine:3.19");
-        assert_eq!(
-            normalize_name(b"localhost:5000/x").unwrap(),
-            b"localhost:5000/x:latest"
-        );
+        assert_eq!(normalize_name(b"localhost:5000/x").unwrap(), b"localhost:5000/x:latest");
         assert_eq!(normalize_name(b"x@sha256:ab").unwrap(), b"x@sha256:ab");
         for bad in [&b""[..], b"a b", b"x/", b"/x", b"a\nb"] {
             assert!(normalize_name(bad).is_err(), "{:?}", bad);
@@ -481,10 +421,7 @@ mod tests {
     #[test]
     fn record_file_names_cannot_escape() {
         assert_eq!(record_file_name(b"alpine:3.19"), b"alpine:3.19");
-        assert_eq!(
-            record_file_name(b"docker.io/library/x:1"),
-            b"docker.io%2Flibrary%2Fx:1"
-        );
+        assert_eq!(record_file_name(b"docker.io/library/x:1"), b"docker.io%2Flibrary%2Fx:1");
         assert_eq!(record_file_name(b"..:latest"), b"%2E.:latest");
         assert_eq!(record_file_name(b"a%b"), b"a%25b");
     }
@@ -505,21 +442,12 @@ mod tests {
         assert_eq!((r.name.as_str(), r.id.as_str()), ("x:1", "sha256:00"));
         assert_eq!(r.config, c);
         assert_eq!(r.diff_ids, vec![top, base]);
-        assert_eq!(
-            r.layers[0],
-            format!("/store/layers/{}", "b".repeat(64)).into_bytes()
-        );
+        assert_eq!(r.layers[0], format!("/store/layers/{}", "b".repeat(64)).into_bytes());
         let bad = b"husk-image 1\nname x\nlayer sha256:../../etc\nend\n";
         assert_eq!(parse_record(bad, b"/s").unwrap_err(), "bad layer digest");
-        assert_eq!(
-            parse_record(&text[..text.len() - 2], b"/s").unwrap_err(),
-            "truncated image record"
-        );
+        assert_eq!(parse_record(&text[..text.len() - 2], b"/s").unwrap_err(), "truncated image record");
         let old_json = br#"{"name":"x","layers":[],"config":null}"#;
-        assert_eq!(
-            parse_record(old_json, b"/s").unwrap_err(),
-            "corrupt image record"
-        );
+        assert_eq!(parse_record(old_json, b"/s").unwrap_err(), "corrupt image record");
     }
 
     #[test]

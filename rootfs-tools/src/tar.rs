@@ -73,10 +73,7 @@ impl Kind {
     /// Types whose header is the whole entry: POSIX says no data follows
     /// them whatever the size field says (Go's archive/tar agrees).
     fn header_only(self) -> bool {
-        matches!(
-            self,
-            Kind::HardLink | Kind::Symlink | Kind::Char | Kind::Block | Kind::Dir | Kind::Fifo
-        )
+        matches!(self, Kind::HardLink | Kind::Symlink | Kind::Char | Kind::Block | Kind::Dir | Kind::Fifo)
     }
 }
 
@@ -215,9 +212,7 @@ pub fn parse_header(b: &[u8; BLOCK]) -> Result<Header, ErrorKind> {
         return Err(ErrorKind::BadChecksum);
     }
     let num = |r: core::ops::Range<usize>| parse_num(&b[r]).ok_or(ErrorKind::BadNumber);
-    let small = |r: core::ops::Range<usize>| {
-        num(r).and_then(|v| u32::try_from(v).map_err(|_| ErrorKind::BadNumber))
-    };
+    let small = |r: core::ops::Range<usize>| num(r).and_then(|v| u32::try_from(v).map_err(|_| ErrorKind::BadNumber));
     let mut name = Vec::new();
     // Only POSIX ustar has the prefix field; GNU keeps times there.
     if &b[257..263] == b"ustar\0" {
@@ -273,20 +268,14 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 /// ignored, as POSIX asks.
 pub fn parse_pax(mut data: &[u8], pax: &mut Pax) -> Result<(), ErrorKind> {
     while !data.is_empty() {
-        let sp = data
-            .iter()
-            .position(|&c| c == b' ')
-            .ok_or(ErrorKind::BadPax)?;
+        let sp = data.iter().position(|&c| c == b' ').ok_or(ErrorKind::BadPax)?;
         let len = parse_decimal(&data[..sp]).ok_or(ErrorKind::BadPax)? as usize;
         if len <= sp + 1 || len > data.len() || data[len - 1] != b'\n' {
             return Err(ErrorKind::BadPax);
         }
         let rec = &data[sp + 1..len - 1];
         data = &data[len..];
-        let eq = rec
-            .iter()
-            .position(|&c| c == b'=')
-            .ok_or(ErrorKind::BadPax)?;
+        let eq = rec.iter().position(|&c| c == b'=').ok_or(ErrorKind::BadPax)?;
         let (key, value) = (&rec[..eq], &rec[eq + 1..]);
         let number = || parse_decimal(value).ok_or(ErrorKind::BadPax);
         let id = || number().and_then(|v| u32::try_from(v).map_err(|_| ErrorKind::BadPax));
@@ -336,14 +325,7 @@ pub struct Reader<S> {
 
 impl<S: Source> Reader<S> {
     pub fn new(src: S) -> Self {
-        Reader {
-            src,
-            offset: 0,
-            remaining: 0,
-            padding: 0,
-            ended: false,
-            block: [0; BLOCK],
-        }
+        Reader { src, offset: 0, remaining: 0, padding: 0, ended: false, block: [0; BLOCK] }
     }
 
     /// Bytes of the archive consumed so far.
@@ -356,17 +338,12 @@ impl<S: Source> Reader<S> {
     }
 
     fn err(&self, kind: ErrorKind) -> Error {
-        Error {
-            kind,
-            offset: self.offset,
-        }
+        Error { kind, offset: self.offset }
     }
 
     fn read_block(&mut self) -> Result<(), Error> {
-        let n = read_full(&mut self.src, &mut self.block).map_err(|e| Error {
-            kind: ErrorKind::Source(e),
-            offset: self.offset,
-        })?;
+        let n = read_full(&mut self.src, &mut self.block)
+            .map_err(|e| Error { kind: ErrorKind::Source(e), offset: self.offset })?;
         if n < BLOCK {
             return Err(self.err(ErrorKind::Truncated));
         }
@@ -380,10 +357,8 @@ impl<S: Source> Reader<S> {
             return Ok(0);
         }
         let want = (buf.len() as u64).min(self.remaining) as usize;
-        let n = self.src.read(&mut buf[..want]).map_err(|e| Error {
-            kind: ErrorKind::Source(e),
-            offset: self.offset,
-        })?;
+        let n =
+            self.src.read(&mut buf[..want]).map_err(|e| Error { kind: ErrorKind::Source(e), offset: self.offset })?;
         if n == 0 {
             return Err(self.err(ErrorKind::Truncated));
         }
@@ -437,10 +412,7 @@ impl<S: Source> Reader<S> {
             self.read_block()?;
             if is_zero_block(&self.block) {
                 if pending_meta {
-                    return Err(Error {
-                        kind: ErrorKind::DanglingMeta,
-                        offset: at,
-                    });
+                    return Err(Error { kind: ErrorKind::DanglingMeta, offset: at });
                 }
                 self.ended = true;
                 return Ok(None);
@@ -501,10 +473,10 @@ impl<S: Source> Reader<S> {
     pub fn drain(&mut self) -> Result<u64, Error> {
         let mut total = 0;
         loop {
-            let n = self.src.read(&mut self.block).map_err(|e| Error {
-                kind: ErrorKind::Source(e),
-                offset: self.offset,
-            })?;
+            let n = self
+                .src
+                .read(&mut self.block)
+                .map_err(|e| Error { kind: ErrorKind::Source(e), offset: self.offset })?;
             if n == 0 {
                 return Ok(total);
             }
@@ -650,15 +622,7 @@ fn push_decimal(out: &mut Vec<u8>, v: u64) {
 
 /// Fills one ustar header block; returns false if a field that has no pax
 /// fallback (device numbers) does not fit.
-fn ustar_block(
-    b: &mut [u8; BLOCK],
-    name: &[u8],
-    link: &[u8],
-    flag: u8,
-    m: &Meta,
-    size: u64,
-    mtime: u64,
-) -> bool {
+fn ustar_block(b: &mut [u8; BLOCK], name: &[u8], link: &[u8], flag: u8, m: &Meta, size: u64, mtime: u64) -> bool {
     let n = name.len().min(100);
     b[..n].copy_from_slice(&name[..n]);
     let l = link.len().min(100);
@@ -666,12 +630,7 @@ fn ustar_block(
     // Numbers that overflow are also in the pax header; the field then
     // holds whatever fits (zero), as GNU tar does for pax archives.
     put_octal(&mut b[100..108], (m.mode & 0o7777) as u64);
-    for (r, v) in [
-        (108..116, m.uid as u64),
-        (116..124, m.gid as u64),
-        (124..136, size),
-        (136..148, mtime),
-    ] {
+    for (r, v) in [(108..116, m.uid as u64), (116..124, m.gid as u64), (124..136, size), (136..148, mtime)] {
         if !put_octal(&mut b[r.clone()], v) {
             put_octal(&mut b[r], 0);
         }
@@ -679,8 +638,7 @@ fn ustar_block(
     b[156] = flag;
     b[257..263].copy_from_slice(b"ustar\0");
     b[263..265].copy_from_slice(b"00");
-    let dev_ok = put_octal(&mut b[329..337], m.dev_major as u64)
-        && put_octal(&mut b[337..345], m.dev_minor as u64);
+    let dev_ok = put_octal(&mut b[329..337], m.dev_major as u64) && put_octal(&mut b[337..345], m.dev_minor as u64);
     b[148..156].fill(b' ');
     let sum: u64 = b.iter().map(|&c| c as u64).sum();
     put_octal(&mut b[148..155], sum);
@@ -734,23 +692,8 @@ pub fn encode_header(m: &Meta, out: &mut Vec<u8>) -> Result<(), &'static str> {
     let mtime = if m.mtime < 0 { 0 } else { m.mtime as u64 };
     if !pax.is_empty() {
         let mut b = [0u8; BLOCK];
-        let pm = Meta {
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            dev_major: 0,
-            dev_minor: 0,
-            ..*m
-        };
-        ustar_block(
-            &mut b,
-            b"././@PaxHeader",
-            b"",
-            b'x',
-            &pm,
-            pax.len() as u64,
-            mtime,
-        );
+        let pm = Meta { mode: 0o644, uid: 0, gid: 0, dev_major: 0, dev_minor: 0, ..*m };
+        ustar_block(&mut b, b"././@PaxHeader", b"", b'x', &pm, pax.len() as u64, mtime);
         out.extend_from_slice(&b);
         let padded = pax.len() + pad_len(pax.len() as u64);
         pax.resize(padded, 0);
@@ -787,17 +730,8 @@ mod tests {
     }
 
     fn sh(cmd: &str, dir: &Path) -> std::process::Output {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = Command::new("sh").arg("-c").arg(cmd).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
         out
     }
 
@@ -823,10 +757,7 @@ mod tests {
     }
 
     fn find<'a>(entries: &'a [(Entry, Vec<u8>)], suffix: &str) -> &'a (Entry, Vec<u8>) {
-        entries
-            .iter()
-            .find(|(e, _)| e.path.ends_with(suffix.as_bytes()))
-            .unwrap_or_else(|| panic!("no entry {suffix}"))
+        entries.iter().find(|(e, _)| e.path.ends_with(suffix.as_bytes())).unwrap_or_else(|| panic!("no entry {suffix}"))
     }
 
     /// A tree with every type and a long name, made with the shell.
@@ -851,12 +782,7 @@ mod tests {
             let archive = format!("{format}.tar");
             let xattrs = if format == "pax" { "--xattrs" } else { "" };
             let cmd = format!("tar --sort=name --format={format} {xattrs} -cf {archive} t");
-            let out = Command::new("sh")
-                .arg("-c")
-                .arg(&cmd)
-                .current_dir(&tmp.0)
-                .output()
-                .unwrap();
+            let out = Command::new("sh").arg("-c").arg(&cmd).current_dir(&tmp.0).output().unwrap();
             if format == "ustar" {
                 // ustar cannot hold a 150-byte file name; GNU tar says so.
                 assert!(!out.status.success());
@@ -865,46 +791,25 @@ mod tests {
             assert!(out.status.success(), "{cmd}");
             let data = std::fs::read(tmp.0.join(&archive)).unwrap();
             let entries = read_all_entries(&data).unwrap();
-            let names: Vec<_> = entries
-                .iter()
-                .map(|(e, _)| String::from_utf8_lossy(&e.path).into_owned())
-                .collect();
+            let names: Vec<_> = entries.iter().map(|(e, _)| String::from_utf8_lossy(&e.path).into_owned()).collect();
             assert_eq!(names.len(), 9, "{format}: {names:?}");
             let (file, content) = find(&entries, "t/file");
-            assert_eq!(
-                (file.kind, file.mode, file.mtime),
-                (Kind::Regular, 0o4755, 1_600_000_000)
-            );
+            assert_eq!((file.kind, file.mode, file.mtime), (Kind::Regular, 0o4755, 1_600_000_000));
             assert_eq!(content, b"hello");
             let (l, content) = find(&entries, &long);
-            assert_eq!(
-                (l.kind, l.size, content.as_slice()),
-                (Kind::Regular, 4, &b"data"[..])
-            );
+            assert_eq!((l.kind, l.size, content.as_slice()), (Kind::Regular, 4, &b"data"[..]));
             let (h, _) = find(&entries, "t/hard");
-            assert_eq!(
-                (h.kind, h.link.as_slice(), h.size),
-                (Kind::HardLink, &b"t/file"[..], 0)
-            );
+            assert_eq!((h.kind, h.link.as_slice(), h.size), (Kind::HardLink, &b"t/file"[..], 0));
             let (s, _) = find(&entries, "t/sub/link");
-            assert_eq!(
-                (s.kind, s.link.as_slice()),
-                (Kind::Symlink, &b"../file"[..])
-            );
+            assert_eq!((s.kind, s.link.as_slice()), (Kind::Symlink, &b"../file"[..]));
             let (s, _) = find(&entries, "t/longlink");
-            assert_eq!(
-                (s.kind, s.link.as_slice()),
-                (Kind::Symlink, long.as_bytes())
-            );
+            assert_eq!((s.kind, s.link.as_slice()), (Kind::Symlink, long.as_bytes()));
             assert_eq!(find(&entries, "t/fifo").0.kind, Kind::Fifo);
             let (d, _) = find(&entries, "t/null");
             assert_eq!((d.kind, d.dev_major, d.dev_minor), (Kind::Char, 1, 3));
             assert_eq!(find(&entries, "t/sub/").0.kind, Kind::Dir);
             if format == "pax" {
-                assert_eq!(
-                    file.xattrs,
-                    vec![(b"user.husk".to_vec(), b"x=1 y".to_vec())]
-                );
+                assert_eq!(file.xattrs, vec![(b"user.husk".to_vec(), b"x=1 y".to_vec())]);
             }
         }
     }
@@ -913,20 +818,12 @@ mod tests {
     fn reads_ustar_prefix_and_big_numbers() {
         let tmp = TempDir::new("prefix");
         let dir = format!("{}/{}", "d".repeat(80), "e".repeat(60));
-        sh(
-            &format!(
-                "mkdir -p {dir} && printf x > {dir}/f && tar --format=ustar -cf u.tar {dir}/f"
-            ),
-            &tmp.0,
-        );
+        sh(&format!("mkdir -p {dir} && printf x > {dir}/f && tar --format=ustar -cf u.tar {dir}/f"), &tmp.0);
         let data = std::fs::read(tmp.0.join("u.tar")).unwrap();
         let entries = read_all_entries(&data).unwrap();
         assert_eq!(entries[0].0.path, format!("{dir}/f").into_bytes());
         // GNU format writes a large uid in base-256.
-        sh(
-            "printf y > g && tar --format=gnu --owner=x:3000000000 -cf g.tar g",
-            &tmp.0,
-        );
+        sh("printf y > g && tar --format=gnu --owner=x:3000000000 -cf g.tar g", &tmp.0);
         let data = std::fs::read(tmp.0.join("g.tar")).unwrap();
         assert_eq!(read_all_entries(&data).unwrap()[0].0.uid, 3_000_000_000);
     }
@@ -967,14 +864,8 @@ mod tests {
         assert_eq!(parse_pax(b"9 path=x\n", &mut pax), Ok(()));
         assert_eq!(pax.path.as_deref(), Some(&b"x"[..]));
         assert_eq!(parse_pax(b"11 path=x\n", &mut pax), Err(ErrorKind::BadPax));
-        assert_eq!(
-            parse_pax(b"30 GNU.sparse.major=1\n", &mut pax),
-            Err(ErrorKind::BadPax)
-        );
-        assert_eq!(
-            parse_pax(b"22 GNU.sparse.major=1\n", &mut pax),
-            Err(ErrorKind::Sparse)
-        );
+        assert_eq!(parse_pax(b"30 GNU.sparse.major=1\n", &mut pax), Err(ErrorKind::BadPax));
+        assert_eq!(parse_pax(b"22 GNU.sparse.major=1\n", &mut pax), Err(ErrorKind::Sparse));
         assert_eq!(parse_pax(b"18 mtime=-12.3456\n", &mut pax), Ok(()));
         assert_eq!(pax.mtime, Some(-12));
     }
@@ -1002,13 +893,7 @@ mod tests {
         let out = sh("sha256sum < l.tgz; gzip -dc l.tgz | sha256sum", &tmp.0);
         let text = String::from_utf8(out.stdout).unwrap();
         let sums: Vec<&str> = text.lines().map(|l| &l[..64]).collect();
-        assert_eq!(
-            sums,
-            [
-                std::str::from_utf8(&blob_digest).unwrap(),
-                std::str::from_utf8(&diff_id).unwrap()
-            ]
-        );
+        assert_eq!(sums, [std::str::from_utf8(&blob_digest).unwrap(), std::str::from_utf8(&diff_id).unwrap()]);
         // A truncated layer is an error from the gzip layer, not a short
         // archive.
         let mut r = Reader::new(GzReader::new(&blob[..blob.len() - 20]));
@@ -1019,10 +904,7 @@ mod tests {
                 Err(e) => break e,
             }
         };
-        assert!(
-            matches!(err.kind, ErrorKind::Source(StreamError::Gzip(g)) if g.is_truncated()),
-            "{err:?}"
-        );
+        assert!(matches!(err.kind, ErrorKind::Source(StreamError::Gzip(g)) if g.is_truncated()), "{err:?}");
     }
 
     #[test]
@@ -1060,99 +942,16 @@ mod tests {
             xattrs: &[],
         };
         let entries: Vec<(Meta, Vec<u8>)> = vec![
-            (
-                Meta {
-                    path: b"bin",
-                    kind: Kind::Dir,
-                    mode: 0o755,
-                    ..base
-                },
-                vec![],
-            ),
-            (
-                Meta {
-                    path: b"bin/sh",
-                    mode: 0o4755,
-                    size: 3,
-                    xattrs,
-                    ..base
-                },
-                b"abc".to_vec(),
-            ),
-            (
-                Meta {
-                    path: b"bin/hard",
-                    link: b"bin/sh",
-                    kind: Kind::HardLink,
-                    ..base
-                },
-                vec![],
-            ),
-            (
-                Meta {
-                    path: b"bin/ls",
-                    link: b"sh",
-                    kind: Kind::Symlink,
-                    mode: 0o777,
-                    ..base
-                },
-                vec![],
-            ),
-            (
-                Meta {
-                    path: b"lt",
-                    link: long_target.as_bytes(),
-                    kind: Kind::Symlink,
-                    ..base
-                },
-                vec![],
-            ),
-            (
-                Meta {
-                    path: long_dir.as_bytes(),
-                    kind: Kind::Dir,
-                    mode: 0o700,
-                    uid: 3_000_000,
-                    gid: 7,
-                    ..base
-                },
-                vec![],
-            ),
-            (
-                Meta {
-                    path: long_file.as_bytes(),
-                    size: 1000,
-                    ..base
-                },
-                vec![b'z'; 1000],
-            ),
-            (
-                Meta {
-                    path: b"fifo",
-                    kind: Kind::Fifo,
-                    ..base
-                },
-                vec![],
-            ),
-            (
-                Meta {
-                    path: b"null",
-                    kind: Kind::Char,
-                    dev_major: 1,
-                    dev_minor: 3,
-                    ..base
-                },
-                vec![],
-            ),
-            (
-                Meta {
-                    path: b"old",
-                    mtime: -100,
-                    size: 1,
-                    ..base
-                },
-                b"o".to_vec(),
-            ),
+            (Meta { path: b"bin", kind: Kind::Dir, mode: 0o755, ..base }, vec![]),
+            (Meta { path: b"bin/sh", mode: 0o4755, size: 3, xattrs, ..base }, b"abc".to_vec()),
+            (Meta { path: b"bin/hard", link: b"bin/sh", kind: Kind::HardLink, ..base }, vec![]),
+            (Meta { path: b"bin/ls", link: b"sh", kind: Kind::Symlink, mode: 0o777, ..base }, vec![]),
+            (Meta { path: b"lt", link: long_target.as_bytes(), kind: Kind::Symlink, ..base }, vec![]),
+            (Meta { path: long_dir.as_bytes(), kind: Kind::Dir, mode: 0o700, uid: 3_000_000, gid: 7, ..base }, vec![]),
+            (Meta { path: long_file.as_bytes(), size: 1000, ..base }, vec![b'z'; 1000]),
+            (Meta { path: b"fifo", kind: Kind::Fifo, ..base }, vec![]),
+            (Meta { path: b"null", kind: Kind::Char, dev_major: 1, dev_minor: 3, ..base }, vec![]),
+            (Meta { path: b"old", mtime: -100, size: 1, ..base }, b"o".to_vec()),
         ];
         let mut out = Vec::new();
         for (m, data) in &entries {
@@ -1184,31 +983,19 @@ mod tests {
         assert!(list.contains("bin/hard link to bin/sh"), "{list}");
         assert!(list.contains("3000000/7"), "{list}");
         assert!(list.contains("2009-02-1"), "{list}"); // 1234567890
-        sh(
-            "mkdir x && tar --xattrs --xattrs-include='*' -xpf w.tar -C x",
-            &tmp.0,
-        );
+        sh("mkdir x && tar --xattrs --xattrs-include='*' -xpf w.tar -C x", &tmp.0);
         let x = tmp.0.join("x");
         let sh_meta = std::fs::metadata(x.join("bin/sh")).unwrap();
         assert_eq!(sh_meta.permissions().mode() & 0o7777, 0o4755);
         assert_eq!(sh_meta.mtime(), 1_234_567_890);
         assert_eq!(sh_meta.nlink(), 2);
         assert_eq!(std::fs::read(x.join("bin/hard")).unwrap(), b"abc");
-        assert_eq!(
-            std::fs::read_link(x.join("bin/ls")).unwrap(),
-            Path::new("sh")
-        );
-        assert_eq!(
-            std::fs::read_link(x.join("lt")).unwrap(),
-            Path::new(&long_target)
-        );
+        assert_eq!(std::fs::read_link(x.join("bin/ls")).unwrap(), Path::new("sh"));
+        assert_eq!(std::fs::read_link(x.join("lt")).unwrap(), Path::new(&long_target));
         assert_eq!(std::fs::read(x.join(&long_file)).unwrap(), vec![b'z'; 1000]);
         let d = std::fs::metadata(x.join(&long_dir)).unwrap();
         assert_eq!((d.mode() & 0o7777, d.uid(), d.gid()), (0o700, 3_000_000, 7));
-        assert!(std::fs::metadata(x.join("fifo"))
-            .unwrap()
-            .file_type()
-            .is_fifo());
+        assert!(std::fs::metadata(x.join("fifo")).unwrap().file_type().is_fifo());
         let null = std::fs::metadata(x.join("null")).unwrap();
         assert!(null.file_type().is_char_device());
         assert_eq!(null.rdev(), (1 << 8) | 3);

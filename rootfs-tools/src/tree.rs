@@ -17,12 +17,7 @@ pub fn cpath(bytes: &[u8]) -> CBuf<4096> {
 
 /// Open the directory `name` under `dir` without following a symlink.
 pub fn open_dir(dir: Fd, name: &CStr) -> SysResult<OwnedFd> {
-    fs::openat(
-        dir,
-        name,
-        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-        0,
-    )
+    fs::openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0)
 }
 
 /// The names in the directory `fd`, without `.` and `..`, sorted bytewise
@@ -81,14 +76,7 @@ pub fn copy_data(src: Fd, dst: Fd, buf: &mut [u8]) -> SysResult<u64> {
             Ok(0) => return Ok(total),
             Ok(n) => total += n as u64,
             // Cross-filesystem before 5.3, or a filesystem without support.
-            Err(Errno::EXDEV)
-            | Err(Errno::EINVAL)
-            | Err(Errno::ENOSYS)
-            | Err(Errno::EOPNOTSUPP)
-                if total == 0 =>
-            {
-                break
-            }
+            Err(Errno::EXDEV) | Err(Errno::EINVAL) | Err(Errno::ENOSYS) | Err(Errno::EOPNOTSUPP) if total == 0 => break,
             Err(e) => return Err(e),
         }
     }
@@ -179,10 +167,7 @@ mod tests {
         std::os::unix::fs::symlink(&outside, d.join("t/a/link")).unwrap();
         let c = std::ffi::CString::new(d.to_str().unwrap()).unwrap();
         let root = fs::openat(Fd::CWD, &c, O_RDONLY | O_DIRECTORY, 0).unwrap();
-        assert_eq!(
-            list_sorted(root.fd()).unwrap(),
-            vec![b"outside".to_vec(), b"t".to_vec()]
-        );
+        assert_eq!(list_sorted(root.fd()).unwrap(), vec![b"outside".to_vec(), b"t".to_vec()]);
         remove_tree(root.fd(), c"t").unwrap();
         assert!(!d.join("t").exists());
         assert!(outside.join("keep").exists());

@@ -95,14 +95,8 @@ impl Unpacker {
         Ok(self.stats)
     }
 
-    fn entry<S: Source>(
-        &mut self,
-        e: &Entry,
-        tar: &mut Reader<S>,
-        blob: &[u8],
-    ) -> Result<(), Error> {
-        let rel = tar::clean_entry_path(&e.path)
-            .map_err(|pe| Error::msg("unpack", &e.path, pe.message()))?;
+    fn entry<S: Source>(&mut self, e: &Entry, tar: &mut Reader<S>, blob: &[u8]) -> Result<(), Error> {
+        let rel = tar::clean_entry_path(&e.path).map_err(|pe| Error::msg("unpack", &e.path, pe.message()))?;
         let (parent, name) = split_parent(&rel);
         if name.starts_with(b".wh.") {
             return self.whiteout(parent, name).at("unpack whiteout", &e.path);
@@ -112,11 +106,7 @@ impl Unpacker {
             if e.kind == Kind::Dir {
                 let root = dup_cloexec(self.root.fd(), 3).at("unpack", &e.path)?;
                 self.set_owner(root.fd(), c".", e).at("chown", &e.path)?;
-                self.dirs.push(DirMeta {
-                    path: rel,
-                    mode: e.mode,
-                    mtime: e.mtime,
-                });
+                self.dirs.push(DirMeta { path: rel, mode: e.mode, mtime: e.mtime });
             }
             return Ok(());
         }
@@ -127,11 +117,7 @@ impl Unpacker {
             Kind::Regular => return self.file(pfd, cname, e, tar, blob),
             Kind::Dir => {
                 self.mkdir(pfd, cname).at("mkdir", &e.path)?;
-                self.dirs.push(DirMeta {
-                    path: rel.clone(),
-                    mode: e.mode,
-                    mtime: e.mtime,
-                });
+                self.dirs.push(DirMeta { path: rel.clone(), mode: e.mode, mtime: e.mtime });
             }
             Kind::Symlink => {
                 let mut target = CBuf::<4096>::from(&e.link);
@@ -139,16 +125,11 @@ impl Unpacker {
                 replace(pfd, cname, || fs::symlinkat(target, pfd, cname)).at("symlink", &e.path)?;
             }
             Kind::HardLink => return self.hardlink(pfd, cname, &rel, e),
-            Kind::Fifo => replace(pfd, cname, || {
-                fs::mknodat(pfd, cname, fs::S_IFIFO | 0o600, 0)
-            })
-            .at("mkfifo", &e.path)?,
+            Kind::Fifo => {
+                replace(pfd, cname, || fs::mknodat(pfd, cname, fs::S_IFIFO | 0o600, 0)).at("mkfifo", &e.path)?
+            }
             Kind::Char | Kind::Block => {
-                let kind = if e.kind == Kind::Char {
-                    fs::S_IFCHR
-                } else {
-                    fs::S_IFBLK
-                };
+                let kind = if e.kind == Kind::Char { fs::S_IFCHR } else { fs::S_IFBLK };
                 let dev = fs::makedev(e.dev_major, e.dev_minor);
                 match replace(pfd, cname, || fs::mknodat(pfd, cname, kind | 0o600, dev)) {
                     // Only CAP_MKNOD in the initial user namespace may
@@ -161,12 +142,9 @@ impl Unpacker {
                     r => r.at("mknod", &e.path)?,
                 }
             }
-            Kind::Other(_) => {
-                return Err(Error::msg("unpack", &e.path, "unsupported tar entry type"))
-            }
+            Kind::Other(_) => return Err(Error::msg("unpack", &e.path, "unsupported tar entry type")),
         }
-        self.set_meta(pfd, cname, e)
-            .at("set attributes of", &e.path)
+        self.set_meta(pfd, cname, e).at("set attributes of", &e.path)
     }
 
     /// The parent directory `parent` (relative, cleaned) inside the root,
@@ -205,9 +183,7 @@ impl Unpacker {
         }
         .at("create", &e.path)?;
         loop {
-            let n = tar
-                .read_data(&mut self.buf)
-                .map_err(|err| stream_error(err, blob))?;
+            let n = tar.read_data(&mut self.buf).map_err(|err| stream_error(err, blob))?;
             if n == 0 {
                 break;
             }
@@ -230,8 +206,7 @@ impl Unpacker {
     }
 
     fn hardlink(&mut self, pfd: Fd, name: &CStr, rel: &[u8], e: &Entry) -> Result<(), Error> {
-        let target = tar::clean_entry_path(&e.link)
-            .map_err(|pe| Error::msg("link", &e.path, pe.message()))?;
+        let target = tar::clean_entry_path(&e.link).map_err(|pe| Error::msg("link", &e.path, pe.message()))?;
         if target == rel {
             return Ok(());
         }
@@ -326,8 +301,7 @@ impl Unpacker {
                 _ => continue,
             }
             fs::fchmodat(pfd.fd(), c, d.mode & 0o7777).at("chmod", &d.path)?;
-            fs::utimensat(pfd.fd(), c, d.mtime, 0, fs::AT_SYMLINK_NOFOLLOW)
-                .at("set mtime of", &d.path)?;
+            fs::utimensat(pfd.fd(), c, d.mtime, 0, fs::AT_SYMLINK_NOFOLLOW).at("set mtime of", &d.path)?;
         }
         self.dirs.clear();
         Ok(())

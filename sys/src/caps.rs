@@ -3,7 +3,9 @@
 
 use crate::errno::SysResult;
 use crate::macros::sc;
-use crate::process::{prctl, PR_CAPBSET_DROP, PR_CAPBSET_READ, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAP_AMBIENT_RAISE};
+use crate::process::{
+    prctl, PR_CAPBSET_DROP, PR_CAPBSET_READ, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAP_AMBIENT_RAISE,
+};
 
 /// Capability names in number order, as in linux/capability.h, separated
 /// by spaces: one string instead of a table of 41 string pointers.
@@ -24,8 +26,20 @@ pub fn cap_name(cap: u32) -> Option<&'static str> {
 
 /// Docker's default set: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW
 /// SETGID SETUID SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE.
-pub const DOCKER_DEFAULT: u64 = (1 << 0) | (1 << 1) | (1 << 4) | (1 << 3) | (1 << 27) | (1 << 13) | (1 << 6)
-    | (1 << 7) | (1 << 31) | (1 << 8) | (1 << 10) | (1 << 18) | (1 << 5) | (1 << 29);
+pub const DOCKER_DEFAULT: u64 = (1 << 0)
+    | (1 << 1)
+    | (1 << 4)
+    | (1 << 3)
+    | (1 << 27)
+    | (1 << 13)
+    | (1 << 6)
+    | (1 << 7)
+    | (1 << 31)
+    | (1 << 8)
+    | (1 << 10)
+    | (1 << 18)
+    | (1 << 5)
+    | (1 << 29);
 
 /// Parse `chown`, `CAP_CHOWN` or `Cap_Chown` into a capability number.
 pub fn parse_cap(s: &[u8]) -> Option<u32> {
@@ -73,7 +87,11 @@ pub fn capget() -> SysResult<CapSets> {
 pub fn capset(sets: CapSets) -> SysResult<()> {
     let mut hdr = Header { version: VERSION_3, pid: 0 };
     let d = [
-        Data { effective: sets.effective as u32, permitted: sets.permitted as u32, inheritable: sets.inheritable as u32 },
+        Data {
+            effective: sets.effective as u32,
+            permitted: sets.permitted as u32,
+            inheritable: sets.inheritable as u32,
+        },
         Data {
             effective: (sets.effective >> 32) as u32,
             permitted: (sets.permitted >> 32) as u32,

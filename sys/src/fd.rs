@@ -127,7 +127,8 @@ pub use libc::{LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN};
 /// one fd: the events that arrived, 0 on timeout; `None` waits forever.
 pub fn ppoll(fd: Fd, events: i16, timeout_ns: Option<u64>) -> crate::SysResult<i16> {
     let mut p = libc::pollfd { fd: fd.0, events, revents: 0 };
-    let ts = timeout_ns.map(|ns| libc::timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 });
+    let ts = timeout_ns
+        .map(|ns| libc::timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 });
     let tp = match &ts {
         Some(t) => t as *const libc::timespec as usize,
         None => 0,

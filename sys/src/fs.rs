@@ -9,9 +9,9 @@ use crate::macros::sc;
 use core::ffi::CStr;
 
 pub use libc::{
-    AT_EMPTY_PATH, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY,
-    O_EXCL, O_NOCTTY, O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY,
-    S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+    AT_EMPTY_PATH, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOCTTY,
+    O_NOFOLLOW, O_NONBLOCK, O_PATH, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK,
+    S_IFMT, S_IFREG, S_IFSOCK,
 };
 
 /// `buf[..n]` without a panic path: n comes from the kernel and is never
@@ -23,8 +23,7 @@ fn head(buf: &[u8], n: usize) -> &[u8] {
 /// `int openat(int dirfd, const char *path, int flags, mode_t mode)`
 pub fn openat(dir: Fd, path: &CStr, flags: i32, mode: u32) -> SysResult<OwnedFd> {
     // SAFETY: path is a valid NUL-terminated string for the call's duration.
-    retry(|| unsafe { sc!(openat, dir.0, path.as_ptr(), flags, mode) })
-        .map(|fd| OwnedFd::from_raw(fd as i32))
+    retry(|| unsafe { sc!(openat, dir.0, path.as_ptr(), flags, mode) }).map(|fd| OwnedFd::from_raw(fd as i32))
 }
 
 /// `struct open_how` of openat2(2).
@@ -44,10 +43,8 @@ pub const RESOLVE_IN_ROOT: u64 = 0x10;
 pub fn openat2(dir: Fd, path: &CStr, flags: i32, mode: u32, resolve: u64) -> SysResult<OwnedFd> {
     let how = OpenHow { flags: flags as u64, mode: mode as u64, resolve };
     // SAFETY: path is NUL-terminated; how lives across the call and its size is passed.
-    retry(|| unsafe {
-        sc!(openat2, dir.0, path.as_ptr(), &how as *const OpenHow, core::mem::size_of::<OpenHow>())
-    })
-    .map(|fd| OwnedFd::from_raw(fd as i32))
+    retry(|| unsafe { sc!(openat2, dir.0, path.as_ptr(), &how as *const OpenHow, core::mem::size_of::<OpenHow>()) })
+        .map(|fd| OwnedFd::from_raw(fd as i32))
 }
 
 /// `ssize_t read(int fd, void *buf, size_t count)`
@@ -209,8 +206,7 @@ pub fn fsetxattr(fd: Fd, name: &CStr, value: &[u8], flags: i32) -> SysResult<()>
 /// `int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)`
 pub fn lsetxattr(path: &CStr, name: &CStr, value: &[u8], flags: i32) -> SysResult<()> {
     // SAFETY: strings are NUL-terminated; value is readable for its length.
-    unsafe { sc!(lsetxattr, path.as_ptr(), name.as_ptr(), value.as_ptr(), value.len(), flags) }
-        .map(|_| ())
+    unsafe { sc!(lsetxattr, path.as_ptr(), name.as_ptr(), value.as_ptr(), value.len(), flags) }.map(|_| ())
 }
 
 /// `ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)`
@@ -421,6 +417,23 @@ pub fn read_to_vec(dir: Fd, path: &CStr) -> SysResult<alloc::vec::Vec<u8>> {
     }
 }
 
+/// `ssize_t llistxattr(const char *path, char *list, size_t size)`: the
+/// NUL-separated attribute names of `path` itself (symlinks not followed).
+pub fn llistxattr<'a>(path: &CStr, buf: &'a mut [u8]) -> SysResult<&'a [u8]> {
+    // SAFETY: path is NUL-terminated; buf is writable for its length.
+    let n = unsafe { sc!(llistxattr, path.as_ptr(), buf.as_mut_ptr(), buf.len()) }?;
+    Ok(head(buf, n))
+}
+
+/// `ssize_t copy_file_range(int in, NULL, int out, NULL, size_t len, 0)`:
+/// copy from the current offsets, inside the kernel.
+pub fn copy_file_range(src: Fd, dst: Fd, len: usize) -> SysResult<usize> {
+    // SAFETY: NULL offsets mean "use and advance the file offsets"; no other pointers.
+    retry(|| unsafe {
+        sc!(copy_file_range, src.0, core::ptr::null_mut::<i64>(), dst.0, core::ptr::null_mut::<i64>(), len, 0u32)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,21 +466,4 @@ mod tests {
         assert_eq!(makedev(136, 0), 0x8800);
         assert_eq!(makedev(259, 70000), 0x1111_0370);
     }
-}
-
-/// `ssize_t llistxattr(const char *path, char *list, size_t size)`: the
-/// NUL-separated attribute names of `path` itself (symlinks not followed).
-pub fn llistxattr<'a>(path: &CStr, buf: &'a mut [u8]) -> SysResult<&'a [u8]> {
-    // SAFETY: path is NUL-terminated; buf is writable for its length.
-    let n = unsafe { sc!(llistxattr, path.as_ptr(), buf.as_mut_ptr(), buf.len()) }?;
-    Ok(head(buf, n))
-}
-
-/// `ssize_t copy_file_range(int in, NULL, int out, NULL, size_t len, 0)`:
-/// copy from the current offsets, inside the kernel.
-pub fn copy_file_range(src: Fd, dst: Fd, len: usize) -> SysResult<usize> {
-    // SAFETY: NULL offsets mean "use and advance the file offsets"; no other pointers.
-    retry(|| unsafe {
-        sc!(copy_file_range, src.0, core::ptr::null_mut::<i64>(), dst.0, core::ptr::null_mut::<i64>(), len, 0u32)
-    })
 }

@@ -16,6 +16,8 @@ extern crate alloc;
 
 mod macros;
 
+pub mod beneath;
+pub mod caps;
 pub mod errno;
 pub mod error;
 pub mod fd;
@@ -25,12 +27,10 @@ pub mod mem;
 pub mod mount;
 pub mod net;
 pub mod ns;
+pub mod path;
 pub mod process;
 pub mod sha_ni;
 pub mod signal;
-pub mod caps;
-pub mod path;
-pub mod beneath;
 pub mod time;
 
 #[cfg(feature = "alloc")]

@@ -6,13 +6,19 @@ use crate::macros::sc;
 use core::ffi::CStr;
 
 pub use libc::{
-    MNT_DETACH, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
-    MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SILENT, MS_SLAVE, MS_STRICTATIME,
+    MNT_DETACH, MS_BIND, MS_MOVE, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME,
+    MS_REMOUNT, MS_SHARED, MS_SILENT, MS_SLAVE, MS_STRICTATIME,
 };
 
 /// `int mount(const char *src, const char *target, const char *fstype,
 /// unsigned long flags, const void *data)`; `None` passes NULL.
-pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: u64, data: Option<&CStr>) -> SysResult<()> {
+pub fn mount(
+    src: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: u64,
+    data: Option<&CStr>,
+) -> SysResult<()> {
     let p = |s: Option<&CStr>| s.map_or(0usize, |s| s.as_ptr() as usize);
     // SAFETY: every non-NULL pointer is a NUL-terminated string that outlives the call.
     unsafe { sc!(mount, p(src), target.as_ptr(), p(fstype), flags, p(data)) }.map(|_| ())

@@ -58,7 +58,8 @@ pub fn recv_with_fd(sock: Fd, buf: &mut [u8]) -> SysResult<(usize, Option<OwnedF
     msg.msg_control = &mut cm as *mut Cmsg1 as *mut _;
     msg.msg_controllen = core::mem::size_of::<Cmsg1>();
     // SAFETY: msg points at iov (over buf) and cm, which outlive the call.
-    let n = crate::errno::retry(|| unsafe { sc!(recvmsg, sock.0, &mut msg as *mut libc::msghdr, libc::MSG_CMSG_CLOEXEC) })?;
+    let n =
+        crate::errno::retry(|| unsafe { sc!(recvmsg, sock.0, &mut msg as *mut libc::msghdr, libc::MSG_CMSG_CLOEXEC) })?;
     let fd = if msg.msg_controllen >= 20 && cm.level == libc::SOL_SOCKET && cm.ty == libc::SCM_RIGHTS && cm.fd >= 0 {
         Some(OwnedFd::from_raw(cm.fd))
     } else {

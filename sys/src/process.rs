@@ -232,7 +232,7 @@ pub fn wait4(pid: i32, options: i32) -> SysResult<(i32, i32)> {
     let r = unsafe { sc!(wait4, pid, &mut status as *mut i32, options, 0usize) }?;
     Ok((r as i32, status))
 }
-pub use libc::{WNOHANG, WUNTRACED, __WALL as WALL};
+pub use libc::{__WALL as WALL, WNOHANG, WUNTRACED};
 
 /// How a wait status ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

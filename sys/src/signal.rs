@@ -30,12 +30,11 @@ fn bit(sig: i32) -> u64 {
     }
 }
 
-pub use libc::{SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK};
 pub use libc::{
-    SIGABRT, SIGALRM, SIGBUS, SIGCHLD, SIGCONT, SIGFPE, SIGHUP, SIGILL, SIGINT, SIGKILL, SIGPIPE,
-    SIGQUIT, SIGSEGV, SIGSTOP, SIGSYS, SIGTERM, SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2,
-    SIGWINCH,
+    SIGABRT, SIGALRM, SIGBUS, SIGCHLD, SIGCONT, SIGFPE, SIGHUP, SIGILL, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGSEGV,
+    SIGSTOP, SIGSYS, SIGTERM, SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH,
 };
+pub use libc::{SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK};
 /// The kernel's SIGRTMIN; glibc reserves 32 and 33 and calls 34 SIGRTMIN,
 /// so names are offered relative to 34 as users know them.
 pub const SIGRTMIN: i32 = 34;
@@ -120,7 +119,13 @@ pub fn read_signalfd(fd: Fd) -> SysResult<SigInfo> {
     let word = |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
     // Offsets of ssi_signo, ssi_code, ssi_pid, ssi_uid and ssi_status in
     // include/uapi/linux/signalfd.h.
-    Ok(SigInfo { signo: word(0) as i32, code: word(8) as i32, pid: word(12) as i32, uid: word(16), status: word(48) as i32 })
+    Ok(SigInfo {
+        signo: word(0) as i32,
+        code: word(8) as i32,
+        pid: word(12) as i32,
+        uid: word(16),
+        status: word(48) as i32,
+    })
 }
 
 /// `int rt_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *t, 8)`:
@@ -128,7 +133,8 @@ pub fn read_signalfd(fd: Fd) -> SysResult<SigInfo> {
 /// `timeout_ns`, or forever with `None`. EAGAIN on timeout.
 pub fn rt_sigtimedwait(set: SigSet, timeout_ns: Option<u64>) -> SysResult<SigInfo> {
     let mut info = [0u8; 128];
-    let ts = timeout_ns.map(|ns| libc::timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 });
+    let ts = timeout_ns
+        .map(|ns| libc::timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 });
     let ts_ptr = match &ts {
         Some(t) => t as *const libc::timespec as usize,
         None => 0,

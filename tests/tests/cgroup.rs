@@ -26,11 +26,7 @@ fn hierarchies() -> Vec<(String, bool, Vec<String>)> {
         match fstype {
             "cgroup2" => {
                 let c = std::fs::read_to_string(format!("{point}/cgroup.controllers")).unwrap();
-                out.push((
-                    point.to_string(),
-                    true,
-                    c.split_whitespace().map(String::from).collect(),
-                ));
+                out.push((point.to_string(), true, c.split_whitespace().map(String::from).collect()));
             }
             "cgroup" => {
                 let c: Vec<String> = opts
@@ -51,23 +47,14 @@ fn hierarchies() -> Vec<(String, bool, Vec<String>)> {
 /// The directory of cgroup `parent/name` for controller (v2 name, v1 name).
 fn dir_of(ctrl: (&str, &str), parent: &str, name: &str) -> Option<PathBuf> {
     let h = hierarchies();
-    let v2 = h
-        .iter()
-        .find(|(_, v2, c)| *v2 && c.iter().any(|x| x == ctrl.0));
-    let v1 = h
-        .iter()
-        .find(|(_, v2, c)| !*v2 && c.iter().any(|x| x == ctrl.1));
-    v2.or(v1)
-        .map(|(p, _, _)| Path::new(p).join(parent).join(name))
+    let v2 = h.iter().find(|(_, v2, c)| *v2 && c.iter().any(|x| x == ctrl.0));
+    let v1 = h.iter().find(|(_, v2, c)| !*v2 && c.iter().any(|x| x == ctrl.1));
+    v2.or(v1).map(|(p, _, _)| Path::new(p).join(parent).join(name))
 }
 
 /// Every directory named `name` under `parent` in any hierarchy.
 fn leftovers(parent: &str, name: &str) -> Vec<PathBuf> {
-    hierarchies()
-        .into_iter()
-        .map(|(p, _, _)| Path::new(&p).join(parent).join(name))
-        .filter(|p| p.exists())
-        .collect()
+    hierarchies().into_iter().map(|(p, _, _)| Path::new(&p).join(parent).join(name)).filter(|p| p.exists()).collect()
 }
 
 fn check_out(prefix: &[&str]) -> (i32, String, String) {
@@ -124,17 +111,10 @@ fn check_reports_this_host_and_succeeds() {
     assert_eq!(item(&out, "user"), "root");
     for ns in ["mnt", "pid", "net", "ipc", "uts", "cgroup"] {
         let have = Path::new(&format!("/proc/self/ns/{ns}")).exists();
-        assert_eq!(
-            item(&out, &format!("{ns} ns")).starts_with("yes"),
-            have,
-            "{ns}"
-        );
+        assert_eq!(item(&out, &format!("{ns} ns")).starts_with("yes"), have, "{ns}");
     }
     let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").unwrap();
-    assert!(
-        item(&out, "user ns").ends_with(&format!("(max_user_namespaces {})", max.trim())),
-        "{out}"
-    );
+    assert!(item(&out, "user ns").ends_with(&format!("(max_user_namespaces {})", max.trim())), "{out}");
 
     // The cgroup line names the mode and every controller where it lives.
     let h = hierarchies();
@@ -148,14 +128,7 @@ fn check_reports_this_host_and_succeeds() {
     assert!(cg.starts_with(&format!("{mode} (")), "{cg}");
     for (_, _, ctrls) in &v1 {
         for c in ctrls {
-            assert!(
-                cg.split(['(', ';'])
-                    .nth(1)
-                    .unwrap()
-                    .split_whitespace()
-                    .any(|w| w == c),
-                "v1 {c} in {cg}"
-            );
+            assert!(cg.split(['(', ';']).nth(1).unwrap().split_whitespace().any(|w| w == c), "v1 {c} in {cg}");
         }
     }
     if let Some((path, _, ctrls)) = v2.first() {
@@ -165,11 +138,7 @@ fn check_reports_this_host_and_succeeds() {
         }
     }
     let limits = item(&out, "limits");
-    for (opt, v2n, v1n) in [
-        ("memory", "memory", "memory"),
-        ("pids", "pids", "pids"),
-        ("io", "io", "blkio"),
-    ] {
+    for (opt, v2n, v1n) in [("memory", "memory", "memory"), ("pids", "pids", "pids"), ("io", "io", "blkio")] {
         let want = if v2.iter().any(|x| x.2.iter().any(|c| c == v2n)) {
             "v2".to_string()
         } else if v1.iter().any(|x| x.2.iter().any(|c| c == v1n)) {
@@ -181,25 +150,13 @@ fn check_reports_this_host_and_succeeds() {
         } else {
             "missing (refused if asked)".into()
         };
-        assert!(
-            limits.contains(&format!("{opt}: {want}")),
-            "{opt}: {want} in {limits}"
-        );
+        assert!(limits.contains(&format!("{opt}: {want}")), "{opt}: {want} in {limits}");
     }
 
-    let overlay = std::fs::read_to_string("/proc/filesystems")
-        .unwrap()
-        .lines()
-        .any(|l| l.ends_with("\toverlay"));
+    let overlay = std::fs::read_to_string("/proc/filesystems").unwrap().lines().any(|l| l.ends_with("\toverlay"));
     assert_eq!(item(&out, "overlayfs").starts_with("yes"), overlay);
-    assert!(
-        item(&out, "clone3").starts_with("yes"),
-        "kernel 6.18 has clone3: {out}"
-    );
-    assert_eq!(
-        item(&out, "openat2"),
-        "yes (RESOLVE_IN_ROOT for mount targets)"
-    );
+    assert!(item(&out, "clone3").starts_with("yes"), "kernel 6.18 has clone3: {out}");
+    assert_eq!(item(&out, "openat2"), "yes (RESOLVE_IN_ROOT for mount targets)");
     assert_eq!(item(&out, "verdict"), "husk run works here");
 }
 
@@ -220,12 +177,7 @@ fn check_under_reduced_privileges() {
     let cases: [Privileges; 2] = [
         (
             "unprivileged user",
-            vec![
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-            ],
+            vec!["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
             0,
             &[
                 ("user", "uid 65534 (rootless: --userns implied)"),
@@ -236,23 +188,12 @@ fn check_under_reduced_privileges() {
         ),
         (
             "no capabilities, no user namespaces",
-            vec![
-                "unshare",
-                "--user",
-                "--map-root-user",
-                "sh",
-                "-c",
-                &crippled,
-                "sh",
-            ],
+            vec!["unshare", "--user", "--map-root-user", "sh", "-c", &crippled, "sh"],
             1,
             &[
                 ("mnt ns", "no (EPERM): husk run cannot work"),
                 ("pid ns", "no (EPERM): run with --share of it"),
-                (
-                    "user ns",
-                    "no (ENOSPC): no --userns, no rootless runs (max_user_namespaces 0)",
-                ),
+                ("user ns", "no (ENOSPC): no --userns, no rootless runs (max_user_namespaces 0)"),
                 ("verdict", "husk run cannot work here: no mount namespace"),
             ],
         ),
@@ -261,18 +202,12 @@ fn check_under_reduced_privileges() {
         let o = if prefix[0] == "unshare" {
             run(Command::new(prefix[0]).args(&prefix[1..]))
         } else {
-            run(Command::new(prefix[0])
-                .args(&prefix[1..])
-                .arg(&husk)
-                .arg("check"))
+            run(Command::new(prefix[0]).args(&prefix[1..]).arg(&husk).arg("check"))
         };
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(want_code), "{what}:\n{out}{err}");
         for (label, value) in lines {
-            assert!(
-                item(&out, label).starts_with(value),
-                "{what}: {label}: want {value:?} in\n{out}"
-            );
+            assert!(item(&out, label).starts_with(value), "{what}: {label}: want {value:?} in\n{out}");
         }
     }
 }
@@ -283,18 +218,14 @@ fn check_refuses_arguments() {
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(125));
     assert_eq!(out, "");
-    assert_eq!(
-        err,
-        "husk: check: unknown argument --bogus: usage: husk check\n"
-    );
+    assert_eq!(err, "husk: check: unknown argument --bogus: usage: husk check\n");
 }
 
 /// A rootfs with busybox: sh, cat, true.
 fn rootfs(s: &Scratch) -> PathBuf {
     let root = s.join("root");
     std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
-        .expect("busybox-static is installed (make packages)");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed (make packages)");
     for app in ["sh", "cat", "true"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(app)).unwrap();
     }
@@ -322,54 +253,24 @@ type Limit = (
     &'static [(&'static str, &'static str)],
 );
 const LIMITS: [Limit; 8] = [
-    (
-        &["--memory", "8m"],
-        ("memory", "memory"),
-        ("memory.max", "8388608"),
-        &[("memory.limit_in_bytes", "8388608")],
-    ),
+    (&["--memory", "8m"], ("memory", "memory"), ("memory.max", "8388608"), &[("memory.limit_in_bytes", "8388608")]),
     (
         &["--memory", "8m", "--memory-swap", "16m"],
         ("memory", "memory"),
         ("memory.swap.max", "8388608"),
         &[("memory.memsw.limit_in_bytes", "16777216")],
     ),
-    (
-        &["--pids", "7"],
-        ("pids", "pids"),
-        ("pids.max", "7"),
-        &[("pids.max", "7")],
-    ),
-    (
-        &["--cpus", "0.5"],
-        ("cpu", "cpu"),
-        ("cpu.max", "50000 100000"),
-        &[("cpu.cfs_quota_us", "50000")],
-    ),
-    (
-        &["--cpu-weight", "200"],
-        ("cpu", "cpu"),
-        ("cpu.weight", "200"),
-        &[("cpu.shares", "2048")],
-    ),
+    (&["--pids", "7"], ("pids", "pids"), ("pids.max", "7"), &[("pids.max", "7")]),
+    (&["--cpus", "0.5"], ("cpu", "cpu"), ("cpu.max", "50000 100000"), &[("cpu.cfs_quota_us", "50000")]),
+    (&["--cpu-weight", "200"], ("cpu", "cpu"), ("cpu.weight", "200"), &[("cpu.shares", "2048")]),
     (
         &["--io-weight", "100"],
         ("io", "blkio"),
         ("io.weight", "default 100"),
         &[("blkio.weight", "500"), ("blkio.bfq.weight", "100")],
     ),
-    (
-        &["--cpuset-cpus", "0"],
-        ("cpuset", "cpuset"),
-        ("cpuset.cpus", "0"),
-        &[("cpuset.cpus", "0")],
-    ),
-    (
-        &["--cpuset-mems", "0"],
-        ("cpuset", "cpuset"),
-        ("cpuset.mems", "0"),
-        &[("cpuset.mems", "0")],
-    ),
+    (&["--cpuset-cpus", "0"], ("cpuset", "cpuset"), ("cpuset.cpus", "0"), &[("cpuset.cpus", "0")]),
+    (&["--cpuset-mems", "0"], ("cpuset", "cpuset"), ("cpuset.mems", "0"), &[("cpuset.mems", "0")]),
 ];
 
 #[test]
@@ -379,11 +280,8 @@ fn run_writes_exactly_the_asked_limits_and_removes_the_cgroup() {
     let root = rootfs(&s);
     for (i, (opts, ctrl, v2file, v1files)) in LIMITS.iter().enumerate() {
         let name = format!("cgt-{}-{i}", std::process::id());
-        let dir = dir_of(*ctrl, "husk", &name)
-            .unwrap_or_else(|| panic!("no {ctrl:?} controller on this host"));
-        let is_v2 = hierarchies()
-            .iter()
-            .any(|(p, v2, _)| *v2 && dir.starts_with(p));
+        let dir = dir_of(*ctrl, "husk", &name).unwrap_or_else(|| panic!("no {ctrl:?} controller on this host"));
+        let is_v2 = hierarchies().iter().any(|(p, v2, _)| *v2 && dir.starts_with(p));
         let mut child = Command::new(bin("husk"))
             .args(["run", "--name", &name])
             .args(opts.iter())
@@ -398,10 +296,7 @@ fn run_writes_exactly_the_asked_limits_and_removes_the_cgroup() {
         let got = if !seen {
             None
         } else if is_v2 {
-            Some((
-                v2file.0,
-                std::fs::read_to_string(dir.join(v2file.0)).unwrap(),
-            ))
+            Some((v2file.0, std::fs::read_to_string(dir.join(v2file.0)).unwrap()))
         } else {
             v1files
                 .iter()
@@ -412,25 +307,12 @@ fn run_writes_exactly_the_asked_limits_and_removes_the_cgroup() {
         let _ = child.stdin.take().unwrap().write_all(b"\n");
         let o = child.wait_with_output().unwrap();
         let (out, err) = text(&o);
-        assert!(
-            seen,
-            "{opts:?}: {} never appeared\n{out}{err}",
-            dir.display()
-        );
+        assert!(seen, "{opts:?}: {} never appeared\n{out}{err}", dir.display());
         assert_eq!(o.status.code(), Some(0), "{opts:?}:\n{out}{err}");
-        let (file, value) =
-            got.unwrap_or_else(|| panic!("{opts:?}: none of {v1files:?} in {}", dir.display()));
-        let want = if is_v2 {
-            v2file.1
-        } else {
-            v1files.iter().find(|(f, _)| *f == file).unwrap().1
-        };
+        let (file, value) = got.unwrap_or_else(|| panic!("{opts:?}: none of {v1files:?} in {}", dir.display()));
+        let want = if is_v2 { v2file.1 } else { v1files.iter().find(|(f, _)| *f == file).unwrap().1 };
         assert_eq!(value.trim(), want, "{opts:?}: {file}");
-        assert_eq!(
-            leftovers("husk", &name),
-            Vec::<PathBuf>::new(),
-            "{opts:?}: left behind"
-        );
+        assert_eq!(leftovers("husk", &name), Vec::<PathBuf>::new(), "{opts:?}: left behind");
     }
 }
 
@@ -440,10 +322,7 @@ fn run_without_limits_is_still_tracked_and_sees_its_cgroup_as_root() {
     let s = Scratch::new("cgroup-track");
     let root = rootfs(&s);
     let name = format!("cgt-{}-track", std::process::id());
-    let o = run(Command::new(bin("husk"))
-        .args(["run", "--name", &name])
-        .arg(&root)
-        .args(["cat", "/proc/self/cgroup"]));
+    let o = run(Command::new(bin("husk")).args(["run", "--name", &name]).arg(&root).args(["cat", "/proc/self/cgroup"]));
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     // In its own cgroup namespace the container is at the root of every
@@ -465,29 +344,18 @@ fn refused_limits_leave_no_cgroup_behind() {
     let cases: [(&[&str], &str); 4] = [
         (&["--memory", "4k"], "husk: --memory 4"),
         (&["--memory-swap", "8m"], "husk: --memory-swap 8"),
-        (
-            &["--cgroup-parent", "../escape"],
-            "husk: --cgroup-parent ../escape: ",
-        ),
+        (&["--cgroup-parent", "../escape"], "husk: --cgroup-parent ../escape: "),
         // Accepted by the syntax check, refused by the kernel after the
         // directories were made: the rollback is what is tested.
         (&["--cpuset-cpus", "4095"], "/cpuset.cpus: E"),
     ];
     for (i, (opts, want)) in cases.iter().enumerate() {
         let name = format!("cgt-{}-bad{i}", std::process::id());
-        let o = run(Command::new(bin("husk"))
-            .args(["run", "--name", &name])
-            .args(opts.iter())
-            .arg(&root)
-            .arg("true"));
+        let o = run(Command::new(bin("husk")).args(["run", "--name", &name]).args(opts.iter()).arg(&root).arg("true"));
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(125), "{opts:?}:\n{out}{err}");
         assert_eq!(err.lines().count(), 1, "{opts:?}: one line: {err}");
         assert!(err.contains(want), "{opts:?}: want {want:?} in {err}");
-        assert_eq!(
-            leftovers("husk", &name),
-            Vec::<PathBuf>::new(),
-            "{opts:?}: left behind"
-        );
+        assert_eq!(leftovers("husk", &name), Vec::<PathBuf>::new(), "{opts:?}: left behind");
     }
 }

@@ -22,17 +22,11 @@ fn argv(mode: Mode) -> Vec<String> {
     let init = bin("husk-init").display().to_string();
     match mode {
         // --kill-child: if the test kills unshare, the namespace goes too.
-        Mode::Pid1 => [
-            which("unshare"),
-            "--fork",
-            "--pid",
-            "--mount-proc",
-            "--kill-child",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([init])
-        .collect(),
+        Mode::Pid1 => [which("unshare"), "--fork", "--pid", "--mount-proc", "--kill-child"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([init])
+            .collect(),
         Mode::Subreaper => vec![init],
     }
 }
@@ -41,10 +35,7 @@ fn argv(mode: Mode) -> Vec<String> {
 /// A host program's path, so that tests may change the child's PATH.
 fn which(prog: &str) -> &'static str {
     let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .map(|d| Path::new(d).join(prog))
-        .find(|p| p.exists());
+    let found = path.split(':').map(|d| Path::new(d).join(prog)).find(|p| p.exists());
     let found = found.unwrap_or_else(|| panic!("{prog} is not installed"));
     Box::leak(found.display().to_string().into_boxed_str())
 }
@@ -52,10 +43,7 @@ fn which(prog: &str) -> &'static str {
 fn init_sh(mode: Mode, opts: &[&str], script: &str, dir: &Path) -> Command {
     let words = argv(mode);
     let mut c = Command::new(&words[0]);
-    c.args(&words[1..])
-        .args(opts)
-        .args(["--", "sh", "-c", script])
-        .current_dir(dir);
+    c.args(&words[1..]).args(opts).args(["--", "sh", "-c", script]).current_dir(dir);
     c
 }
 
@@ -67,29 +55,19 @@ fn init_args(mode: Mode, args: &[&str]) -> Command {
 }
 
 fn kill(pid: u32, sig: &str) {
-    let st = Command::new("kill")
-        .args(["-s", sig, &pid.to_string()])
-        .status()
-        .unwrap();
+    let st = Command::new("kill").args(["-s", sig, &pid.to_string()]).status().unwrap();
     assert!(st.success(), "kill -s {sig} {pid}");
 }
 
 /// Run to completion, but fail instead of hanging.
 fn run_within(cmd: &mut Command, secs: u64) -> Output {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let (done, timer) = mpsc::channel::<()>();
     let watchdog = thread::spawn(move || {
         let late = timer.recv_timeout(Duration::from_secs(secs)).is_err();
         if late {
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", &pid.to_string()])
-                .status();
+            let _ = Command::new("kill").args(["-s", "KILL", &pid.to_string()]).status();
         }
         late
     });
@@ -135,11 +113,7 @@ struct Running {
 impl Running {
     fn start(mut cmd: Command, mode: Mode) -> Running {
         let child = cmd.stdin(Stdio::null()).spawn().unwrap();
-        let init = if mode == Mode::Pid1 {
-            child_of(child.id())
-        } else {
-            child.id()
-        };
+        let init = if mode == Mode::Pid1 { child_of(child.id()) } else { child.id() };
         // Signals sent before husk-init blocks them would kill it, or be
         // dropped by a PID 1 without handlers.
         wait_for("husk-init to block signals", 5, || {
@@ -158,10 +132,7 @@ impl Running {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(
-                Instant::now() < end,
-                "husk-init did not exit within {secs} s"
-            );
+            assert!(Instant::now() < end, "husk-init did not exit within {secs} s");
             thread::sleep(Duration::from_millis(5));
         }
     }
@@ -178,14 +149,7 @@ fn descendants(root: u32) -> Vec<u32> {
         .filter_map(|e| {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            Some((
-                pid,
-                stat[stat.rfind(')')? + 2..]
-                    .split(' ')
-                    .nth(1)?
-                    .parse()
-                    .ok()?,
-            ))
+            Some((pid, stat[stat.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()?))
         })
         .collect();
     let mut found = vec![root];
@@ -203,9 +167,7 @@ impl Drop for Running {
         // A failed test leaves husk-init and its tree behind: kill them all.
         if self.is_running() {
             for pid in descendants(self.child.id()) {
-                let _ = Command::new("kill")
-                    .args(["-s", "KILL", &pid.to_string()])
-                    .status();
+                let _ = Command::new("kill").args(["-s", "KILL", &pid.to_string()]).status();
             }
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -219,12 +181,7 @@ fn exit_codes_0_to_255_pass_through() {
     for mode in MODES {
         for code in 0..=255 {
             let o = run(&mut init_sh(mode, &[], &format!("exit {code}"), dir.path()));
-            assert_eq!(
-                o.status.code(),
-                Some(code),
-                "{mode:?} exit {code}: {:?}",
-                text(&o)
-            );
+            assert_eq!(o.status.code(), Some(code), "{mode:?} exit {code}: {:?}", text(&o));
         }
     }
 }
@@ -236,12 +193,7 @@ fn death_by_signal_is_128_plus_n() {
         for (sig, code) in [("TERM", 143), ("HUP", 129), ("QUIT", 131), ("KILL", 137)] {
             let script = format!("ulimit -c 0; kill -s {sig} $$; sleep 5");
             let o = run(&mut init_sh(mode, &[], &script, dir.path()));
-            assert_eq!(
-                o.status.code(),
-                Some(code),
-                "{mode:?} {sig}: {:?}",
-                text(&o)
-            );
+            assert_eq!(o.status.code(), Some(code), "{mode:?} {sig}: {:?}", text(&o));
         }
     }
 }
@@ -251,19 +203,11 @@ fn exec_failures_exit_127_and_126_with_the_errno() {
     let dir = Scratch::new("init-exec");
     std::fs::write(dir.join("not-executable"), "#!/bin/sh\n").unwrap();
     std::fs::write(dir.join("garbage"), [0u8; 64]).unwrap();
-    Command::new("chmod")
-        .arg("+x")
-        .arg(dir.join("garbage"))
-        .status()
-        .unwrap();
+    Command::new("chmod").arg("+x").arg(dir.join("garbage")).status().unwrap();
     let noexec = dir.join("not-executable").display().to_string();
     let garbage = dir.join("garbage").display().to_string();
     let cases: [(&str, i32, &str); 4] = [
-        (
-            "no-such-program-here",
-            127,
-            "ENOENT (No such file or directory)",
-        ),
+        ("no-such-program-here", 127, "ENOENT (No such file or directory)"),
         ("/no/such/path", 127, "ENOENT (No such file or directory)"),
         (&noexec, 126, "EACCES (Permission denied)"),
         (&garbage, 126, "ENOEXEC (Exec format error)"),
@@ -282,13 +226,9 @@ fn exec_failures_exit_127_and_126_with_the_errno() {
 fn program_is_found_through_path_or_the_default_path() {
     let dir = Scratch::new("init-path");
     for mode in MODES {
-        let o = run(init_args(mode, &["--", "env"])
-            .env_remove("PATH")
-            .current_dir(dir.path()));
+        let o = run(init_args(mode, &["--", "env"]).env_remove("PATH").current_dir(dir.path()));
         assert_eq!(o.status.code(), Some(0), "{mode:?} {:?}", text(&o));
-        let o = run(init_args(mode, &["true"])
-            .env("PATH", dir.path())
-            .current_dir(dir.path()));
+        let o = run(init_args(mode, &["true"]).env("PATH", dir.path()).current_dir(dir.path()));
         assert_eq!(o.status.code(), Some(127), "{mode:?} PATH without true");
     }
 }
@@ -299,24 +239,12 @@ fn usage_errors_exit_1_with_a_reason_and_the_usage() {
         (&[], "husk-init: missing PROGRAM"),
         (&["-x", "true"], "husk-init: -x: unknown option"),
         (&["--frob", "true"], "husk-init: --frob: unknown option"),
-        (
-            &["-e", "256", "true"],
-            "husk-init: -e 256: exit codes are 0..255",
-        ),
+        (&["-e", "256", "true"], "husk-init: -e 256: exit codes are 0..255"),
         (&["-p", "FOO", "true"], "husk-init: -p FOO: unknown signal"),
         (&["-r", "15", "true"], "husk-init: -r 15: expected FROM:TO"),
-        (
-            &["-r", "15:x", "true"],
-            "husk-init: -r 15:x: unknown signal",
-        ),
-        (
-            &["-r", "1:99", "true"],
-            "husk-init: -r 1:99: unknown signal",
-        ),
-        (
-            &["-t", "soon", "true"],
-            "husk-init: -t soon: needs whole seconds",
-        ),
+        (&["-r", "15:x", "true"], "husk-init: -r 15:x: unknown signal"),
+        (&["-r", "1:99", "true"], "husk-init: -r 1:99: unknown signal"),
+        (&["-t", "soon", "true"], "husk-init: -t soon: needs whole seconds"),
     ];
     for mode in MODES {
         for (args, line) in cases {
@@ -325,19 +253,13 @@ fn usage_errors_exit_1_with_a_reason_and_the_usage() {
             assert_eq!(o.status.code(), Some(1), "{mode:?} {args:?}: {err}");
             assert!(out.is_empty(), "{args:?}: {out}");
             assert_eq!(err.lines().next(), Some(line), "{mode:?} {args:?}");
-            assert!(
-                err.contains("Usage: husk-init [OPTIONS] [--] PROGRAM [ARGS...]"),
-                "{err}"
-            );
+            assert!(err.contains("Usage: husk-init [OPTIONS] [--] PROGRAM [ARGS...]"), "{err}");
         }
         let o = run(&mut init_args(mode, &["-h"]));
         assert_eq!(o.status.code(), Some(0));
         assert!(text(&o).0.starts_with("Usage: husk-init"), "{:?}", text(&o));
         let o = run(&mut init_args(mode, &["--version"]));
-        assert_eq!(
-            text(&o).0,
-            format!("husk-init {}\n", env!("CARGO_PKG_VERSION"))
-        );
+        assert_eq!(text(&o).0, format!("husk-init {}\n", env!("CARGO_PKG_VERSION")));
         // Options after PROGRAM are PROGRAM's.
         let o = run(&mut init_args(mode, &["sh", "-c", "exit 3", "-x"]));
         assert_eq!(o.status.code(), Some(3));
@@ -347,9 +269,7 @@ fn usage_errors_exit_1_with_a_reason_and_the_usage() {
 /// The signals husk-init forwards: all but KILL/STOP (uncatchable), CHLD
 /// (it reaps), TTIN/TTOU (job control) and the synchronous ones, which stay
 /// unblocked in husk-init as in tini. Plus SIGRTMIN+3.
-const FORWARDED: [u32; 20] = [
-    1, 2, 3, 10, 12, 13, 14, 15, 16, 18, 20, 23, 24, 25, 26, 27, 28, 29, 30, 37,
-];
+const FORWARDED: [u32; 20] = [1, 2, 3, 10, 12, 13, 14, 15, 16, 18, 20, 23, 24, 25, 26, 27, 28, 29, 30, 37];
 
 /// A child that logs each signal in `sigs` to ./log, one line each.
 fn logging_child(sigs: &[u32], on_term: &str) -> String {
@@ -368,16 +288,11 @@ fn lines(p: &Path) -> Vec<String> {
 fn every_forwardable_signal_reaches_the_child_once_and_in_order() {
     for mode in MODES {
         let dir = Scratch::new("init-fwd");
-        let mut init = Running::start(
-            init_sh(mode, &[], &logging_child(&FORWARDED, ""), dir.path()),
-            mode,
-        );
+        let mut init = Running::start(init_sh(mode, &[], &logging_child(&FORWARDED, ""), dir.path()), mode);
         wait_for("the child's traps", 5, || dir.join("ready").exists());
         for (n, sig) in FORWARDED.iter().enumerate() {
             init.signal(&sig.to_string());
-            wait_for(&format!("signal {sig} in the log"), 5, || {
-                lines(&dir.join("log")).len() > n
-            });
+            wait_for(&format!("signal {sig} in the log"), 5, || lines(&dir.join("log")).len() > n);
         }
         std::fs::write(dir.join("stop"), "").unwrap();
         assert_eq!(init.finish(5).code(), Some(5), "{mode:?}");
@@ -397,10 +312,9 @@ fn dash_g_signals_the_whole_process_group() {
                   while [ ! -e subready ]; do sleep 0.01; done; : > ready; \
                   while :; do sleep 0.02; done";
     for mode in MODES {
-        for (opts, want) in [
-            (&[][..], &["child USR1", "sub USR2"][..]),
-            (&["-g"][..], &["child USR1", "sub USR1", "sub USR2"][..]),
-        ] {
+        for (opts, want) in
+            [(&[][..], &["child USR1", "sub USR2"][..]), (&["-g"][..], &["child USR1", "sub USR1", "sub USR2"][..])]
+        {
             let dir = Scratch::new("init-group");
             let mut init = Running::start(init_sh(mode, opts, script, dir.path()), mode);
             wait_for("the subshell", 5, || dir.join("ready").exists());
@@ -464,10 +378,7 @@ fn a_thousand_orphans_are_all_reaped() {
         let o = run_within(&mut init_sh(mode, &["-w"], script, dir.path()), 30);
         let (_, err) = text(&o);
         assert_eq!(o.status.code(), Some(0), "{mode:?}: zombies left");
-        let reaped = err
-            .lines()
-            .filter(|l| l.starts_with("husk-init: reaped zombie "))
-            .count();
+        let reaped = err.lines().filter(|l| l.starts_with("husk-init: reaped zombie ")).count();
         assert_eq!(reaped, 1000, "{mode:?}");
     }
 }
@@ -479,10 +390,7 @@ fn coalesced_sigchld_never_hangs() {
     let dir = Scratch::new("init-coalesce");
     for mode in MODES {
         for i in 0..200 {
-            let o = run_within(
-                &mut init_sh(mode, &["-t", "30"], "true & true & exit 3", dir.path()),
-                10,
-            );
+            let o = run_within(&mut init_sh(mode, &["-t", "30"], "true & true & exit 3", dir.path()), 10);
             assert_eq!(o.status.code(), Some(3), "{mode:?} run {i}");
         }
     }
@@ -491,57 +399,31 @@ fn coalesced_sigchld_never_hangs() {
 #[test]
 fn inherited_signal_mask_and_ignored_signals_are_restored() {
     let dir = Scratch::new("init-sigmask");
-    let env_args = [
-        "--block-signal=USR1",
-        "--block-signal=RTMIN+3",
-        "--ignore-signal=HUP",
-        "--ignore-signal=CHLD",
-    ];
+    let env_args = ["--block-signal=USR1", "--block-signal=RTMIN+3", "--ignore-signal=HUP", "--ignore-signal=CHLD"];
     let status = |c: &mut Command| -> Vec<String> {
         let o = run(c);
         assert!(o.status.success(), "{:?}", text(&o));
-        text(&o)
-            .0
-            .lines()
-            .filter(|l| l.starts_with("SigBlk") || l.starts_with("SigIgn"))
-            .map(str::to_string)
-            .collect()
+        text(&o).0.lines().filter(|l| l.starts_with("SigBlk") || l.starts_with("SigIgn")).map(str::to_string).collect()
     };
     let mask = |line: &str| u64::from_str_radix(line.split('\t').nth(1).unwrap(), 16).unwrap();
     for mode in MODES {
         // The same start without husk-init: unshare has its own say on CHLD.
         let mut words = argv(mode);
         words.pop();
-        let plain = status(Command::new("env").args(env_args).args(&words).args([
-            "grep",
-            "Sig",
-            "/proc/self/status",
-        ]));
+        let plain = status(Command::new("env").args(env_args).args(&words).args(["grep", "Sig", "/proc/self/status"]));
         // USR1 and RTMIN+3 blocked, HUP ignored: env did its part.
-        assert_eq!(
-            mask(&plain[0]) & (1 << 9 | 1 << 36),
-            1 << 9 | 1 << 36,
-            "{plain:?}"
-        );
+        assert_eq!(mask(&plain[0]) & (1 << 9 | 1 << 36), 1 << 9 | 1 << 36, "{plain:?}");
         assert_eq!(mask(&plain[1]) & 1, 1, "{plain:?}");
         if mode == Mode::Subreaper {
-            assert_eq!(
-                mask(&plain[1]) & 1 << 16,
-                1 << 16,
-                "CHLD not ignored: {plain:?}"
-            );
+            assert_eq!(mask(&plain[1]) & 1 << 16, 1 << 16, "CHLD not ignored: {plain:?}");
         }
         let mut c = Command::new("env");
-        c.args(env_args)
-            .args(argv(mode))
-            .args(["--", "grep", "Sig", "/proc/self/status"]);
+        c.args(env_args).args(argv(mode)).args(["--", "grep", "Sig", "/proc/self/status"]);
         assert_eq!(status(c.current_dir(dir.path())), plain, "{mode:?}");
         // An inherited ignored SIGCHLD must not let the kernel reap the child
         // before husk-init learns its exit code.
         let mut c = Command::new("env");
-        c.args(env_args)
-            .args(argv(mode))
-            .args(["--", "sh", "-c", "exit 6"]);
+        c.args(env_args).args(argv(mode)).args(["--", "sh", "-c", "exit 6"]);
         assert_eq!(run(&mut c).status.code(), Some(6), "{mode:?}");
     }
 }
@@ -556,9 +438,7 @@ fn husk_init_holds_no_inherited_fd_and_no_cwd() {
     for mode in MODES {
         let dir = Scratch::new("init-hygiene");
         let mut c = Command::new("sh");
-        c.args(["-c", "exec 5> fd5; exec \"$@\"", "sh"])
-            .args(argv(mode))
-            .args(["--", "sh", "-c", check]);
+        c.args(["-c", "exec 5> fd5; exec \"$@\"", "sh"]).args(argv(mode)).args(["--", "sh", "-c", check]);
         c.current_dir(dir.path()).env("WANT", dir.path());
         let o = run(&mut c);
         assert_eq!(o.status.code(), Some(0), "{mode:?} {:?}", text(&o));
@@ -575,9 +455,7 @@ fn dash_p_forwards_the_parent_death_signal() {
             Mode::Pid1 => init_sh(mode, &["-p", "SIGUSR1"], script, dir.path()),
             Mode::Subreaper => {
                 let mut c = Command::new("sh");
-                c.args(["-c", "\"$@\"; :", "sh"])
-                    .args(argv(mode))
-                    .args(["-p", "SIGUSR1", "--", "sh", "-c", script]);
+                c.args(["-c", "\"$@\"; :", "sh"]).args(argv(mode)).args(["-p", "SIGUSR1", "--", "sh", "-c", script]);
                 c.current_dir(dir.path());
                 c
             }
@@ -586,9 +464,7 @@ fn dash_p_forwards_the_parent_death_signal() {
         wait_for("the child", 5, || dir.join("ready").exists());
         parent.kill().unwrap();
         parent.wait().unwrap();
-        wait_for("USR1 after the parent died", 5, || {
-            read(&dir.join("dead")) == "got\n"
-        });
+        wait_for("USR1 after the parent died", 5, || read(&dir.join("dead")) == "got\n");
     }
 }
 
@@ -610,30 +486,17 @@ fn grace_period_terms_then_kills_the_rest() {
     for mode in MODES {
         let dir = Scratch::new("init-grace");
         let start = Instant::now();
-        let o = run_within(
-            &mut init_sh(mode, &["-t", "1"], GRANDCHILDREN, dir.path()),
-            20,
-        );
+        let o = run_within(&mut init_sh(mode, &["-t", "1"], GRANDCHILDREN, dir.path()), 20);
         let took = start.elapsed();
         assert_eq!(o.status.code(), Some(7), "{mode:?} {:?}", text(&o));
-        assert_eq!(
-            read(&dir.join("trapped")),
-            "term\n",
-            "{mode:?}: TERM trap did not run"
-        );
+        assert_eq!(read(&dir.join("trapped")), "term\n", "{mode:?}: TERM trap did not run");
         // The stubborn one outlives TERM, so the grace period is used up...
-        assert!(
-            took >= Duration::from_millis(900),
-            "{mode:?}: exited after {took:?}"
-        );
+        assert!(took >= Duration::from_millis(900), "{mode:?}: exited after {took:?}");
         // ...and then it is KILLed: 1 s of grace plus slack.
         assert!(took < Duration::from_secs(3), "{mode:?}: took {took:?}");
         if mode == Mode::Subreaper {
             let stubborn = pid_in(&dir.join("stubborn"));
-            assert!(
-                !Path::new(&format!("/proc/{stubborn}")).exists(),
-                "stubborn {stubborn} survived"
-            );
+            assert!(!Path::new(&format!("/proc/{stubborn}")).exists(), "stubborn {stubborn} survived");
         }
     }
 }
@@ -642,19 +505,13 @@ fn grace_period_terms_then_kills_the_rest() {
 fn dash_t_0_exits_at_once_like_tini() {
     for mode in MODES {
         let dir = Scratch::new("init-t0");
-        let o = run_within(
-            &mut init_sh(mode, &["-t", "0"], GRANDCHILDREN, dir.path()),
-            20,
-        );
+        let o = run_within(&mut init_sh(mode, &["-t", "0"], GRANDCHILDREN, dir.path()), 20);
         assert_eq!(o.status.code(), Some(7), "{mode:?} {:?}", text(&o));
         if mode == Mode::Subreaper {
             // tini leaves the others to the next reaper up, untouched.
             for f in ["trapper", "stubborn"] {
                 let pid = pid_in(&dir.join(f));
-                assert!(
-                    Path::new(&format!("/proc/{pid}")).exists(),
-                    "{f} was killed"
-                );
+                assert!(Path::new(&format!("/proc/{pid}")).exists(), "{f} was killed");
                 kill(pid, "KILL");
             }
         }
@@ -717,25 +574,15 @@ fn ctrl_c_on_a_terminal_reaches_the_interactive_child() {
         reader.join().unwrap();
         let shown = seen();
         assert_eq!(st.code(), Some(130), "{mode:?}: {shown}");
-        let fg = shown
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("fg="))
-            .unwrap_or("")
-            .to_string();
+        let fg = shown.lines().find_map(|l| l.trim().strip_prefix("fg=")).unwrap_or("").to_string();
         let (pgrp, tpgid) = fg.split_once(':').unwrap_or(("", "?"));
-        assert_eq!(
-            pgrp, tpgid,
-            "{mode:?}: the child is not the terminal's foreground: {shown}"
-        );
+        assert_eq!(pgrp, tpgid, "{mode:?}: the child is not the terminal's foreground: {shown}");
     }
 }
 
 fn voluntary_switches(pid: u32) -> u64 {
     let status = read(Path::new(&format!("/proc/{pid}/status")));
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("voluntary_ctxt_switches"))
-        .unwrap();
+    let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
@@ -746,8 +593,7 @@ fn idle_husk_init_makes_no_syscalls() {
         .map(|mode| {
             thread::spawn(move || {
                 let dir = Scratch::new("init-idle");
-                let mut init =
-                    Running::start(init_sh(mode, &[], "exec sleep 60", dir.path()), mode);
+                let mut init = Running::start(init_sh(mode, &[], "exec sleep 60", dir.path()), mode);
                 thread::sleep(Duration::from_millis(300));
                 let before = voluntary_switches(init.init);
                 thread::sleep(Duration::from_secs(2));

@@ -18,11 +18,7 @@ fn rootfs(s: &Scratch) -> PathBuf {
     for applet in String::from_utf8(list.stdout).unwrap().lines() {
         let _ = std::os::unix::fs::symlink("busybox", r.join("bin").join(applet));
     }
-    std::fs::write(
-        r.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n",
-    )
-    .unwrap();
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n").unwrap();
     std::fs::write(r.join("etc/group"), "root:x:0:\nu:x:1000:\n").unwrap();
     r
 }
@@ -44,12 +40,7 @@ impl World {
         let s = Scratch::new(&format!("life-{tag}"));
         let rootfs = rootfs(&s);
         let root = s.join("state");
-        Some(World {
-            s,
-            root,
-            rootfs,
-            tag: format!("{tag}{}", std::process::id() % 100000),
-        })
+        Some(World { s, root, rootfs, tag: format!("{tag}{}", std::process::id() % 100000) })
     }
     fn name(&self, n: &str) -> String {
         format!("{n}-{}", self.tag)
@@ -88,17 +79,11 @@ impl World {
     /// The state directory and cgroups of `name` are gone, and no mount on
     /// the host mentions the state root or the rootfs.
     fn assert_gone(&self, name: &str) {
-        assert!(
-            !self.root.join(name).exists(),
-            "state dir of {name} left behind"
-        );
+        assert!(!self.root.join(name).exists(), "state dir of {name} left behind");
         if let Ok(rd) = std::fs::read_dir(&self.root) {
             for e in rd {
                 let n = e.unwrap().file_name().into_string().unwrap();
-                assert!(
-                    !n.starts_with(".new-"),
-                    "half-created state dir {n} left behind"
-                );
+                assert!(!n.starts_with(".new-"), "half-created state dir {n} left behind");
             }
         }
         let cgroups = cgroups_named(name);
@@ -138,10 +123,7 @@ fn cgroups_named(name: &str) -> Vec<PathBuf> {
 /// The value of `"key":` in a flat JSON object, without quotes.
 fn field(json: &str, key: &str) -> String {
     let k = format!("\"{key}\":");
-    let at = json
-        .find(&k)
-        .unwrap_or_else(|| panic!("no {key} in {json}"))
-        + k.len();
+    let at = json.find(&k).unwrap_or_else(|| panic!("no {key} in {json}")) + k.len();
     let rest = &json[at..];
     match rest.strip_prefix('"') {
         Some(s) => s[..s.find('"').unwrap()].to_string(),
@@ -163,26 +145,19 @@ fn assert_fails(o: &Output, code: i32, msg: &str) {
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
+        assert!(t.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 /// kill(1), so the tests need no libc.
 fn send_signal(pid: u32, sig: &str) {
-    let o = run(Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string()));
+    let o = run(Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()));
     assert!(o.status.success(), "{:?}", text(&o));
 }
 
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.contains(") Z "))
-        .unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
 }
 
 #[test]
@@ -196,26 +171,17 @@ fn a_detached_container_is_listed_waited_for_and_removed() {
         lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
         ["NAME", "PID", "STATUS", "CREATED", "COMMAND"]
     );
-    let row: Vec<&str> = lines
-        .next()
-        .unwrap_or_else(|| panic!("{n} not listed: {ps}"))
-        .split_whitespace()
-        .collect();
+    let row: Vec<&str> = lines.next().unwrap_or_else(|| panic!("{n} not listed: {ps}")).split_whitespace().collect();
     assert_eq!((row[0], row[2]), (n.as_str(), "running"), "{ps}");
     assert!(alive(row[1].parse().unwrap()));
     assert_eq!(row[5..], ["sh", "-c", "sleep", "1;", "exit", "3"]);
     let j = w.state_json(&n);
     assert_eq!(
-        (
-            field(&j, "name"),
-            field(&j, "status"),
-            field(&j, "exit_code")
-        ),
+        (field(&j, "name"), field(&j, "status"), field(&j, "exit_code")),
         (n.clone(), "running".into(), "null".into())
     );
     assert!(
-        j.contains(&format!("\"rootfs\":\"{}\"", w.rootfs.display()))
-            && j.contains("\"command\":[\"sh\",\"-c\""),
+        j.contains(&format!("\"rootfs\":\"{}\"", w.rootfs.display())) && j.contains("\"command\":[\"sh\",\"-c\""),
         "{j}"
     );
 
@@ -223,33 +189,18 @@ fn a_detached_container_is_listed_waited_for_and_removed() {
     assert_eq!((o.status.code(), stdout(&o)), (Some(3), "3\n".into()));
     // Waiting again returns at once with the same code.
     assert_eq!(w.husk("wait", &[&n]).status.code(), Some(3));
-    assert_eq!(
-        stdout(&w.husk("ps", &[])).lines().count(),
-        1,
-        "only the header once it exited"
-    );
+    assert_eq!(stdout(&w.husk("ps", &[])).lines().count(), 1, "only the header once it exited");
     let all = stdout(&w.husk("ps", &["-a"]));
-    assert!(
-        all.lines()
-            .any(|l| l.starts_with(&n) && l.contains("exited (3)")),
-        "{all}"
-    );
+    assert!(all.lines().any(|l| l.starts_with(&n) && l.contains("exited (3)")), "{all}");
     let j = w.state_json(&n);
-    assert_eq!(
-        (field(&j, "status"), field(&j, "exit_code")),
-        ("exited".into(), "3".into())
-    );
+    assert_eq!((field(&j, "status"), field(&j, "exit_code")), ("exited".into(), "3".into()));
     // The monitor cleaned the cgroup up when the container ended.
     assert!(cgroups_named(&n).is_empty());
 
     let o = w.husk("rm", &[&n]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     w.assert_gone(&n);
-    assert_fails(
-        &w.husk("state", &[&n]),
-        125,
-        &format!("husk: {n}: no such container"),
-    );
+    assert_fails(&w.husk("state", &[&n]), 125, &format!("husk: {n}: no such container"));
 }
 
 #[test]
@@ -273,11 +224,7 @@ fn unknown_names_and_bad_input_are_one_line_errors() {
         ("kill", &[&n, "FOO"], "husk: signal FOO: invalid signal"),
         ("kill", &[&n, "65"], "husk: signal 65: invalid signal"),
         ("rm", &[&n], "container is running"),
-        (
-            "stop",
-            &["-t", "x", &n],
-            "husk: stop -t x: not a number of seconds",
-        ),
+        ("stop", &["-t", "x", &n], "husk: stop -t x: not a number of seconds"),
         ("ps", &["-z"], "husk: ps -z: unknown option"),
         ("exec", &[&n], "usage: husk exec"),
     ];
@@ -286,29 +233,13 @@ fn unknown_names_and_bad_input_are_one_line_errors() {
     }
     // The monitor's failures come back whole, and leave nothing behind.
     let m = w.name("missing");
-    assert_fails(
-        &w.try_start(&m, &[], &["nonexistent"]),
-        127,
-        "husk: exec nonexistent: ENOENT",
-    );
+    assert_fails(&w.try_start(&m, &[], &["nonexistent"]), 127, "husk: exec nonexistent: ENOENT");
     w.assert_gone(&m);
     let o = w.try_start(&n, &[], &["true"]);
-    assert_fails(
-        &o,
-        125,
-        &format!("husk: create container {n}: name already in use"),
-    );
+    assert_fails(&o, 125, &format!("husk: create container {n}: name already in use"));
     assert_eq!(w.husk("stop", &["-t", "0", &n]).status.code(), Some(0));
-    assert_fails(
-        &w.husk("exec", &[&n, "true"]),
-        125,
-        &format!("husk: exec {n}: container is not running"),
-    );
-    assert_fails(
-        &w.husk("kill", &[&n]),
-        125,
-        &format!("husk: kill {n}: container is not running"),
-    );
+    assert_fails(&w.husk("exec", &[&n, "true"]), 125, &format!("husk: exec {n}: container is not running"));
+    assert_fails(&w.husk("kill", &[&n]), 125, &format!("husk: kill {n}: container is not running"));
     assert_eq!(w.husk("rm", &[&n]).status.code(), Some(0));
     w.assert_gone(&n);
 }
@@ -327,22 +258,10 @@ fn kill_sends_the_named_signal_and_stop_ends_a_term_ignoring_container() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert_eq!(field(&w.state_json(&b), "exit_code"), "143");
 
-    w.start(
-        &c,
-        &[],
-        &[
-            "sh",
-            "-c",
-            "trap '' TERM; touch /tmp/ready; while :; do sleep 1; done",
-        ],
-    );
+    w.start(&c, &[], &["sh", "-c", "trap '' TERM; touch /tmp/ready; while :; do sleep 1; done"]);
     let pid = w.pid(&c);
     // TERM must not arrive before the trap is set.
-    wait_until("the trap", || {
-        w.husk("exec", &[&c, "test", "-e", "/tmp/ready"])
-            .status
-            .success()
-    });
+    wait_until("the trap", || w.husk("exec", &[&c, "test", "-e", "/tmp/ready"]).status.success());
     let t = Instant::now();
     let o = w.husk("stop", &["-t", "1", &c]);
     let took = t.elapsed();
@@ -363,18 +282,7 @@ fn kill_sends_the_named_signal_and_stop_ends_a_term_ignoring_container() {
 fn exec_joins_the_containers_namespaces_cgroup_and_limits() {
     let Some(w) = World::new("exec") else { return };
     let n = w.name("c");
-    w.start(
-        &n,
-        &[
-            "--hostname",
-            "inside",
-            "--pids",
-            "50",
-            "--rlimit",
-            "nofile=200:300",
-        ],
-        &["sleep", "100"],
-    );
+    w.start(&n, &["--hostname", "inside", "--pids", "50", "--rlimit", "nofile=200:300"], &["sleep", "100"]);
     let pid = w.pid(&n);
     let exec = |args: &[&str]| {
         let mut a = vec![n.as_str()];
@@ -390,41 +298,20 @@ fn exec_joins_the_containers_namespaces_cgroup_and_limits() {
     // The same namespaces as the container's init, each by inode.
     for ns in ["mnt", "pid", "net", "ipc", "uts", "cgroup"] {
         let host = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
-        assert_eq!(
-            ok(&["readlink", &format!("/proc/self/ns/{ns}")]).trim(),
-            host.to_str().unwrap(),
-            "{ns}"
-        );
+        assert_eq!(ok(&["readlink", &format!("/proc/self/ns/{ns}")]).trim(), host.to_str().unwrap(), "{ns}");
     }
     // The same mounts, and the same cgroup as PID 1 of the container.
-    let mounts = |s: &str| {
-        s.lines()
-            .map(|l| l.split(' ').nth(4).unwrap().to_string())
-            .collect::<Vec<_>>()
-    };
+    let mounts = |s: &str| s.lines().map(|l| l.split(' ').nth(4).unwrap().to_string()).collect::<Vec<_>>();
     let host_view = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
-    assert_eq!(
-        mounts(&ok(&["cat", "/proc/self/mountinfo"])),
-        mounts(&host_view)
-    );
-    assert_eq!(
-        ok(&["cat", "/proc/self/cgroup"]),
-        ok(&["cat", "/proc/1/cgroup"])
-    );
+    assert_eq!(mounts(&ok(&["cat", "/proc/self/mountinfo"])), mounts(&host_view));
+    assert_eq!(ok(&["cat", "/proc/self/cgroup"]), ok(&["cat", "/proc/1/cgroup"]));
     assert!(!cgroups_named(&n).is_empty(), "the container has cgroups");
     // Its own pid namespace: PID 1 is the container's init, and only the
     // container's processes are there.
     let procs = ok(&["sh", "-c", "ls -d /proc/[0-9]*"]);
-    assert!(
-        procs.lines().count() <= 5 && procs.contains("/proc/1\n"),
-        "{procs}"
-    );
+    assert!(procs.lines().count() <= 5 && procs.contains("/proc/1\n"), "{procs}");
     // CVE-2019-5736: no process the container can see runs the husk binary.
-    let exes = ok(&[
-        "sh",
-        "-c",
-        "for p in /proc/[0-9]*; do readlink $p/exe; done; true",
-    ]);
+    let exes = ok(&["sh", "-c", "for p in /proc/[0-9]*; do readlink $p/exe; done; true"]);
     assert!(!exes.lines().any(|l| l.ends_with("/husk")), "{exes}");
     // The container's limits, capabilities and no_new_privs; fds 0-2 only
     // (3 is the directory ls reads).
@@ -457,30 +344,13 @@ fn exec_joins_the_containers_namespaces_cgroup_and_limits() {
             "echo $A; pwd; id -u; id -g; grep CapEff /proc/self/status",
         ],
     );
-    assert_eq!(
-        stdout(&o),
-        "1\n/tmp\n1000\n1000\nCapEff:\t0000000000000000\n",
-        "{:?}",
-        text(&o)
-    );
+    assert_eq!(stdout(&o), "1\n/tmp\n1000\n1000\nCapEff:\t0000000000000000\n", "{:?}", text(&o));
 
     // Exit codes: COMMAND's own, 127 missing, 126 not executable.
     assert_eq!(exec(&["sh", "-c", "exit 7"]).status.code(), Some(7));
-    assert_fails(
-        &exec(&["nonexistent"]),
-        127,
-        "husk: exec nonexistent: ENOENT",
-    );
-    assert_fails(
-        &exec(&["/etc/passwd"]),
-        126,
-        "husk: exec /etc/passwd: EACCES",
-    );
-    assert_fails(
-        &w.husk("exec", &["-w", "/nonexistent", &n, "true"]),
-        125,
-        "husk: chdir /nonexistent: ENOENT",
-    );
+    assert_fails(&exec(&["nonexistent"]), 127, "husk: exec nonexistent: ENOENT");
+    assert_fails(&exec(&["/etc/passwd"]), 126, "husk: exec /etc/passwd: EACCES");
+    assert_fails(&w.husk("exec", &["-w", "/nonexistent", &n, "true"]), 125, "husk: chdir /nonexistent: ENOENT");
 
     // A signal sent to husk exec reaches COMMAND: sleep dies of TERM.
     let mut child = w.cmd("exec", &[&n, "sleep", "101"]).spawn().unwrap();
@@ -493,18 +363,10 @@ fn exec_joins_the_containers_namespaces_cgroup_and_limits() {
 
     // -d returns at once; the command runs on inside.
     let t = Instant::now();
-    let o = w.husk(
-        "exec",
-        &["-d", &n, "sh", "-c", "sleep 1; echo done > /tmp/mark"],
-    );
+    let o = w.husk("exec", &["-d", &n, "sh", "-c", "sleep 1; echo done > /tmp/mark"]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
-    assert!(
-        t.elapsed() < Duration::from_millis(900),
-        "exec -d waited for its command"
-    );
-    wait_until("the detached command", || {
-        stdout(&exec(&["cat", "/tmp/mark"])) == "done\n"
-    });
+    assert!(t.elapsed() < Duration::from_millis(900), "exec -d waited for its command");
+    wait_until("the detached command", || stdout(&exec(&["cat", "/tmp/mark"])) == "done\n");
 
     assert_eq!(w.husk("rm", &["-f", &n]).status.code(), Some(0));
     w.assert_gone(&n);
@@ -520,32 +382,16 @@ fn exec_enters_a_user_namespace_first() {
     let pid = w.pid(&n);
     let host = std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap();
     assert_ne!(host, std::fs::read_link("/proc/self/ns/user").unwrap());
-    let o = w.husk(
-        "exec",
-        &[
-            &n,
-            "sh",
-            "-c",
-            "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u",
-        ],
-    );
+    let o = w.husk("exec", &[&n, "sh", "-c", "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u"]);
     let out = stdout(&o);
     let mut lines = out.lines();
     assert_eq!(lines.next(), host.to_str(), "{:?}", text(&o));
     let map: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(
-        (map[0], map[2]),
-        ("0", "1"),
-        "root inside, one id mapped: {out}"
-    );
+    assert_eq!((map[0], map[2]), ("0", "1"), "root inside, one id mapped: {out}");
     assert_eq!(lines.next(), Some("0"));
     // A uid the user namespace does not map cannot be used.
     let o = w.husk("exec", &["-u", "1000:0", &n, "true"]);
-    assert_fails(
-        &o,
-        125,
-        "husk: setuid 1000: EINVAL (Invalid argument): the id is not mapped",
-    );
+    assert_fails(&o, 125, "husk: setuid 1000: EINVAL (Invalid argument): the id is not mapped");
     assert_eq!(w.husk("rm", &["-f", &n]).status.code(), Some(0));
     w.assert_gone(&n);
 }
@@ -570,22 +416,10 @@ fn a_reused_or_dead_pid_is_never_the_container() {
     assert_eq!(ps.lines().count(), 1, "neither is running: {ps}");
     let all = stdout(&w.husk("ps", &["-a"]));
     for name in ["dead", "reused"] {
-        assert!(
-            all.lines()
-                .any(|l| l.starts_with(name) && l.contains("unknown")),
-            "{all}"
-        );
+        assert!(all.lines().any(|l| l.starts_with(name) && l.contains("unknown")), "{all}");
         assert_eq!(field(&w.state_json(name), "status"), "unknown");
-        assert_fails(
-            &w.husk("kill", &[name, "KILL"]),
-            125,
-            "container is not running",
-        );
-        assert_fails(
-            &w.husk("exec", &[name, "true"]),
-            125,
-            "container is not running",
-        );
+        assert_fails(&w.husk("kill", &[name, "KILL"]), 125, "container is not running");
+        assert_fails(&w.husk("exec", &[name, "true"]), 125, "container is not running");
         assert_eq!(w.husk("stop", &["-t", "0", name]).status.code(), Some(0));
         assert_fails(&w.husk("wait", &[name]), 125, "exit status unknown");
     }
@@ -609,11 +443,7 @@ fn a_damaged_state_file_is_reported_and_removable_with_force() {
     assert_fails(&w.husk("state", &[&n]), 125, &msg);
     assert_fails(&w.husk("rm", &[&n]), 125, &msg);
     let all = stdout(&w.husk("ps", &["-a"]));
-    assert!(
-        all.lines()
-            .any(|l| l.starts_with(&n) && l.contains("corrupt")),
-        "{all}"
-    );
+    assert!(all.lines().any(|l| l.starts_with(&n) && l.contains("corrupt")), "{all}");
     std::fs::write(&file, b"{\"name\": 12").unwrap();
     assert_fails(&w.husk("state", &[&n]), 125, "corrupt state file");
     assert_eq!(w.husk("rm", &["-f", &n]).status.code(), Some(0));
@@ -639,21 +469,13 @@ fn concurrent_runs_and_removals_corrupt_nothing() {
     let Some(w) = World::new("race") else { return };
     let same = w.name("same");
     let names: Vec<String> = (0..10).map(|i| w.name(&format!("r{i}"))).collect();
-    let spawn = |cmd: &str, args: &[&str]| {
-        w.cmd(cmd, args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let spawn =
+        |cmd: &str, args: &[&str]| w.cmd(cmd, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let rootfs = w.rootfs.to_str().unwrap();
     let mut runs = Vec::new();
     let mut rms = Vec::new();
     for n in &names {
-        runs.push(spawn(
-            "run",
-            &["-d", "--name", &same, rootfs, "sleep", "100"],
-        ));
+        runs.push(spawn("run", &["-d", "--name", &same, rootfs, "sleep", "100"]));
         runs.push(spawn("run", &["-d", "--name", n, rootfs, "sleep", "100"]));
         rms.push(spawn("rm", &["-f", n]));
         rms.push(spawn("rm", &["-f", &same]));
@@ -704,10 +526,7 @@ fn ps_json_lists_every_container_as_state_does() {
     assert_eq!(running.trim(), format!("[{}]", w.state_json(&a).trim()));
     let all = stdout(&w.husk("ps", &["-a", "--json"]));
     assert_eq!(all.matches("\"name\"").count(), 2, "{all}");
-    assert!(
-        all.contains("\"status\":\"exited\",\"exit_code\":0"),
-        "{all}"
-    );
+    assert!(all.contains("\"status\":\"exited\",\"exit_code\":0"), "{all}");
     assert_eq!(w.husk("rm", &["-f", &a, &b]).status.code(), Some(0));
     w.assert_gone(&a);
     w.assert_gone(&b);

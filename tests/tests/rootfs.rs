@@ -29,11 +29,7 @@ fn store_cmd(store: &Path, args: &[&str]) -> Output {
 #[track_caller]
 fn ok(o: &Output) -> String {
     let (out, err) = text(o);
-    assert!(
-        o.status.success(),
-        "expected success, got {:?}\nstdout: {out}\nstderr: {err}",
-        o.status
-    );
+    assert!(o.status.success(), "expected success, got {:?}\nstdout: {out}\nstderr: {err}", o.status);
     out
 }
 
@@ -41,10 +37,7 @@ fn ok(o: &Output) -> String {
 fn fails(o: &Output, code: i32, needle: &str) {
     let (out, err) = text(o);
     assert_eq!(o.status.code(), Some(code), "stdout: {out}\nstderr: {err}");
-    assert!(
-        err.contains(needle),
-        "stderr should contain {needle:?}: {err}"
-    );
+    assert!(err.contains(needle), "stderr should contain {needle:?}: {err}");
     assert!(err.starts_with("husk-rootfs: "), "{err}");
 }
 
@@ -52,19 +45,12 @@ fn fails(o: &Output, code: i32, needle: &str) {
 fn sh(script: &str) -> String {
     let o = run(Command::new("sh").arg("-c").arg(script));
     let (out, err) = text(&o);
-    assert!(
-        o.status.success(),
-        "sh -c {script}\nstdout: {out}\nstderr: {err}"
-    );
+    assert!(o.status.success(), "sh -c {script}\nstdout: {out}\nstderr: {err}");
     out
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    let mut c = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut c = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     c.stdin.take().unwrap().write_all(data).unwrap();
     let o = c.wait_with_output().unwrap();
     String::from_utf8(o.stdout).unwrap()[..64].to_string()
@@ -87,11 +73,7 @@ struct Layer {
 /// tar the contents of `dir` (sorted, numeric owners) in `format`.
 fn layer_from_dir(work: &Path, name: &str, dir: &Path, format: &str) -> Layer {
     let tar = work.join(format!("{name}.tar"));
-    sh(&format!(
-        "tar --format={format} --xattrs --sort=name --numeric-owner -C '{}' -cf '{}' .",
-        p(dir),
-        p(&tar)
-    ));
+    sh(&format!("tar --format={format} --xattrs --sort=name --numeric-owner -C '{}' -cf '{}' .", p(dir), p(&tar)));
     layer_from_tar(tar)
 }
 
@@ -120,12 +102,7 @@ struct Desc {
 const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 fn desc(l: &Layer) -> Desc {
-    Desc {
-        blob: l.gz.clone(),
-        media: GZIP,
-        digest: None,
-        diff_id: l.diff_id.clone(),
-    }
+    Desc { blob: l.gz.clone(), media: GZIP, digest: None, diff_id: l.diff_id.clone() }
 }
 
 fn put_blob(layout: &Path, data: &[u8], digest: Option<&str>) -> (String, usize) {
@@ -155,10 +132,7 @@ fn oci_layout(dir: &Path, layers: &[Desc], ref_name: &str) {
         .iter()
         .map(|l| {
             let (d, s) = put_blob(dir, &l.blob, l.digest.as_deref());
-            format!(
-                r#"{{"mediaType":"{}","digest":"sha256:{d}","size":{s}}}"#,
-                l.media
-            )
+            format!(r#"{{"mediaType":"{}","digest":"sha256:{d}","size":{s}}}"#, l.media)
         })
         .collect();
     let manifest = format!(
@@ -194,10 +168,7 @@ fn docker_archive(work: &Path, out: &Path, layers: &[&Layer], tag: &str) {
         }
         names.push(format!("\"{name}\""));
     }
-    let manifest = format!(
-        r#"[{{"Config":"{config_name}","RepoTags":["{tag}"],"Layers":[{}]}}]"#,
-        names.join(",")
-    );
+    let manifest = format!(r#"[{{"Config":"{config_name}","RepoTags":["{tag}"],"Layers":[{}]}}]"#, names.join(","));
     fs::write(dir.join("manifest.json"), manifest).unwrap();
     sh(&format!("tar -C '{}' -cf '{}' .", p(&dir), p(out)));
 }
@@ -245,12 +216,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     for e in fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
         let m = fs::symlink_metadata(&path).unwrap();
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
+        let rel = path.strip_prefix(root).unwrap().to_str().unwrap().to_string();
         let ft = m.file_type();
         let own = format!("{:o} {}:{}", m.mode() & 0o7777, m.uid(), m.gid());
         let d = if ft.is_dir() {
@@ -259,12 +225,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
         } else if ft.is_symlink() {
             format!("symlink -> {}", fs::read_link(&path).unwrap().display())
         } else if ft.is_file() {
-            format!(
-                "file {own} nlink={} mtime={} sha={}",
-                m.nlink(),
-                m.mtime(),
-                sha256_hex(&fs::read(&path).unwrap())
-            )
+            format!("file {own} nlink={} mtime={} sha={}", m.nlink(), m.mtime(), sha256_hex(&fs::read(&path).unwrap()))
         } else if ft.is_char_device() || ft.is_block_device() {
             format!("dev {own} rdev={:x}", m.rdev())
         } else if ft.is_fifo() {
@@ -280,13 +241,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
 fn assert_same_tree(got: &Path, want: &Path) {
     let (g, w) = (describe(got), describe(want));
     for (k, v) in &w {
-        assert_eq!(
-            g.get(k),
-            Some(v),
-            "{k} differs ({} vs reference {})",
-            p(got),
-            p(want)
-        );
+        assert_eq!(g.get(k), Some(v), "{k} differs ({} vs reference {})", p(got), p(want));
     }
     for k in g.keys() {
         assert!(w.contains_key(k), "{k} is extra in {}", p(got));
@@ -328,19 +283,14 @@ fn store_listing(store: &Path) -> Vec<String> {
     if !store.exists() {
         return Vec::new();
     }
-    let mut v: Vec<String> = describe(store)
-        .into_iter()
-        .map(|(k, d)| format!("{k} {d}"))
-        .collect();
+    let mut v: Vec<String> = describe(store).into_iter().map(|(k, d)| format!("{k} {d}")).collect();
     v.retain(|l| !l.starts_with("lock "));
     v
 }
 
 fn layer_dirs(store: &Path) -> Vec<String> {
     let mut v: Vec<String> = match fs::read_dir(store.join("layers")) {
-        Ok(r) => r
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect(),
+        Ok(r) => r.map(|e| e.unwrap().file_name().into_string().unwrap()).collect(),
         Err(_) => Vec::new(),
     };
     v.sort();
@@ -350,7 +300,8 @@ fn layer_dirs(store: &Path) -> Vec<String> {
 // ---------------------------------------------------------------------------
 // The three-layer image of most scenarios.
 
-const LONG_DIR: &str = "long-directory-name-that-is-more-than-one-hundred-bytes-long-so-ustar-cannot-hold-it-in-its-name-field";
+const LONG_DIR: &str =
+    "long-directory-name-that-is-more-than-one-hundred-bytes-long-so-ustar-cannot-hold-it-in-its-name-field";
 
 struct Image {
     layers: Vec<Layer>,
@@ -401,10 +352,7 @@ fn three_layers() -> Image {
         layer_from_dir(work.path(), "l2", &l2, "pax"),
         layer_from_dir(work.path(), "l3", &l3, "gnu"),
     ];
-    Image {
-        layers,
-        _work: work,
-    }
+    Image { layers, _work: work }
 }
 
 // ---------------------------------------------------------------------------
@@ -415,11 +363,7 @@ fn oci_layout_imports_verifies_and_flattens_like_gnu_tar() {
     let img = three_layers();
     let s = Scratch::new("rootfs-oci");
     let (store, layout) = (s.join("store"), s.join("layout"));
-    oci_layout(
-        &layout,
-        &img.layers.iter().map(desc).collect::<Vec<_>>(),
-        "example.com/three:1",
-    );
+    oci_layout(&layout, &img.layers.iter().map(desc).collect::<Vec<_>>(), "example.com/three:1");
     let out = ok(&store_cmd(&store, &["import", p(&layout)]));
     assert_eq!(out, "imported example.com/three:1: 3 layers, 3 new\n");
 
@@ -431,101 +375,42 @@ fn oci_layout_imports_verifies_and_flattens_like_gnu_tar() {
     let record = fs::read_to_string(store.join("images/example.com%2Fthree:1")).unwrap();
     ids.reverse();
     let want_layers: Vec<String> = ids.iter().map(|d| format!("layer sha256:{d}\n")).collect();
-    assert!(
-        record.starts_with("husk-image 1\nname example.com/three:1\n")
-            && record.ends_with("\nend\n"),
-        "{record}"
-    );
+    assert!(record.starts_with("husk-image 1\nname example.com/three:1\n") && record.ends_with("\nend\n"), "{record}");
     assert!(record.contains(&want_layers.concat()), "{record}");
-    assert!(
-        record.contains("\nenv PATH=/usr/bin:/bin\nenv GREETING=hi\n"),
-        "{record}"
-    );
-    assert!(
-        record.contains("\nworkdir /srv\n") && record.contains("\nuser 1000:1000\n"),
-        "{record}"
-    );
-    assert!(
-        record.contains("\nentrypoint /bin/sh\nentrypoint -c\ncmd echo hi\n"),
-        "{record}"
-    );
-    assert!(
-        fs::read_dir(store.join("tmp")).unwrap().next().is_none(),
-        "tmp/ must be empty"
-    );
+    assert!(record.contains("\nenv PATH=/usr/bin:/bin\nenv GREETING=hi\n"), "{record}");
+    assert!(record.contains("\nworkdir /srv\n") && record.contains("\nuser 1000:1000\n"), "{record}");
+    assert!(record.contains("\nentrypoint /bin/sh\nentrypoint -c\ncmd echo hi\n"), "{record}");
+    assert!(fs::read_dir(store.join("tmp")).unwrap().next().is_none(), "tmp/ must be empty");
 
     // Whiteouts in overlayfs form inside layer 2.
     let l2 = store.join("layers").join(&img.layers[1].diff_id);
     let wh = fs::symlink_metadata(l2.join("gone")).unwrap();
-    assert!(
-        wh.file_type().is_char_device() && wh.rdev() == 0,
-        "whiteout must be a 0:0 char device"
-    );
-    let opq = sh(&format!(
-        "getfattr --absolute-names -n trusted.overlay.opaque --only-values '{}'",
-        p(&l2.join("a"))
-    ));
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0, "whiteout must be a 0:0 char device");
+    let opq = sh(&format!("getfattr --absolute-names -n trusted.overlay.opaque --only-values '{}'", p(&l2.join("a"))));
     assert_eq!(opq, "y");
     assert!(!l2.join("a/.wh..wh..opq").exists() && !l2.join(".wh.gone").exists());
-    let note = sh(&format!(
-        "getfattr --absolute-names -n user.note --only-values '{}'",
-        p(&l2.join("keep/k2"))
-    ));
+    let note = sh(&format!("getfattr --absolute-names -n user.note --only-values '{}'", p(&l2.join("keep/k2"))));
     assert_eq!(note, "hello");
 
     // flatten == GNU tar extracting the layers in order, whiteouts applied.
     let flat = s.join("flat");
-    ok(&store_cmd(
-        &store,
-        &["flatten", "example.com/three:1", p(&flat)],
-    ));
+    ok(&store_cmd(&store, &["flatten", "example.com/three:1", p(&flat)]));
     let reference = s.join("reference");
     gnu_flatten(&img.layers.iter().collect::<Vec<_>>(), &reference);
     assert_same_tree(&flat, &reference);
     // The expected result, spelled out for the cases that matter.
     assert!(!flat.join("gone").exists() && !flat.join("gone-dir").exists());
-    assert_eq!(
-        fs::read_dir(flat.join("a")).unwrap().count(),
-        1,
-        "opaque a/ keeps only a/new"
-    );
-    assert_eq!(
-        fs::read_to_string(flat.join("etc/passwd")).unwrap(),
-        "root:x:0:0:changed:/root:/bin/sh\n"
-    );
-    assert_eq!(
-        fs::metadata(flat.join("bin/su")).unwrap().mode() & 0o7777,
-        0o4755
-    );
-    assert_eq!(
-        fs::metadata(flat.join("bin/h1")).unwrap().ino(),
-        fs::metadata(flat.join("bin/h2")).unwrap().ino()
-    );
-    assert_eq!(
-        fs::read_to_string(flat.join(LONG_DIR).join("sub/file-with-a-long-path")).unwrap(),
-        "deep\n"
-    );
-    assert_eq!(
-        fs::read_link(flat.join("long-link"))
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .len(),
-        118
-    );
+    assert_eq!(fs::read_dir(flat.join("a")).unwrap().count(), 1, "opaque a/ keeps only a/new");
+    assert_eq!(fs::read_to_string(flat.join("etc/passwd")).unwrap(), "root:x:0:0:changed:/root:/bin/sh\n");
+    assert_eq!(fs::metadata(flat.join("bin/su")).unwrap().mode() & 0o7777, 0o4755);
+    assert_eq!(fs::metadata(flat.join("bin/h1")).unwrap().ino(), fs::metadata(flat.join("bin/h2")).unwrap().ino());
+    assert_eq!(fs::read_to_string(flat.join(LONG_DIR).join("sub/file-with-a-long-path")).unwrap(), "deep\n");
+    assert_eq!(fs::read_link(flat.join("long-link")).unwrap().to_str().unwrap().len(), 118);
     assert!(!flat.join("a/.wh..wh..opq").exists());
 
     // flatten refuses a non-empty target, and an unknown image.
-    fails(
-        &store_cmd(&store, &["flatten", "example.com/three:1", p(&flat)]),
-        1,
-        "not empty",
-    );
-    fails(
-        &store_cmd(&store, &["flatten", "nope", p(&s.join("f2"))]),
-        1,
-        "nope:latest: no such image",
-    );
+    fails(&store_cmd(&store, &["flatten", "example.com/three:1", p(&flat)]), 1, "not empty");
+    fails(&store_cmd(&store, &["flatten", "nope", p(&s.join("f2"))]), 1, "nope:latest: no such image");
     assert!(!s.join("f2").exists());
 }
 
@@ -538,33 +423,16 @@ fn images_sharing_a_base_store_it_once_and_gc_keeps_it() {
         fs::write(d.join(file), name).unwrap();
         layer_from_dir(work.path(), name, &d, "gnu")
     };
-    let (base, top_a, top_b) = (
-        mk("base", "base-file"),
-        mk("a", "a-file"),
-        mk("b", "b-file"),
-    );
+    let (base, top_a, top_b) = (mk("base", "base-file"), mk("a", "a-file"), mk("b", "b-file"));
     let store = work.join("store");
     oci_layout(&work.join("oci-a"), &[desc(&base), desc(&top_a)], "a:1");
-    oci_layout(
-        &work.join("oci-b"),
-        &[desc(&base), desc(&top_b), desc(&base)],
-        "b:1",
-    );
-    assert_eq!(
-        ok(&store_cmd(&store, &["import", p(&work.join("oci-a"))])),
-        "imported a:1: 2 layers, 2 new\n"
-    );
+    oci_layout(&work.join("oci-b"), &[desc(&base), desc(&top_b), desc(&base)], "b:1");
+    assert_eq!(ok(&store_cmd(&store, &["import", p(&work.join("oci-a"))])), "imported a:1: 2 layers, 2 new\n");
     // b repeats the base on top: still stored once.
-    assert_eq!(
-        ok(&store_cmd(&store, &["import", p(&work.join("oci-b"))])),
-        "imported b:1: 3 layers, 1 new\n"
-    );
+    assert_eq!(ok(&store_cmd(&store, &["import", p(&work.join("oci-b"))])), "imported b:1: 3 layers, 1 new\n");
     assert_eq!(layer_dirs(&store).len(), 3);
     // A second import of the same image reads no layer at all.
-    let again = ok(&store_cmd(
-        &store,
-        &["import", "--name", "b:2", p(&work.join("oci-b"))],
-    ));
+    let again = ok(&store_cmd(&store, &["import", "--name", "b:2", p(&work.join("oci-b"))]));
     assert_eq!(again, "imported b:2: 3 layers, 0 new\n");
 
     let ls = ok(&store_cmd(&store, &["ls"]));
@@ -579,11 +447,7 @@ fn images_sharing_a_base_store_it_once_and_gc_keeps_it() {
     assert_eq!(layer_dirs(&store), want);
     fails(&store_cmd(&store, &["rm", "a:1"]), 1, "a:1: no such image");
     // rm checks every name before removing any.
-    fails(
-        &store_cmd(&store, &["rm", "b:1", "zzz"]),
-        1,
-        "zzz:latest: no such image",
-    );
+    fails(&store_cmd(&store, &["rm", "b:1", "zzz"]), 1, "zzz:latest: no such image");
     assert!(store.join("images/b:1").exists());
     ok(&store_cmd(&store, &["rm", "b:1", "b:2"]));
     assert_eq!(ok(&store_cmd(&store, &["gc"])), "removed 2 unused layers\n");
@@ -598,51 +462,27 @@ fn docker_archives_and_oci_archives_import() {
     let store = s.join("store");
     let archive = s.join("image.tar");
     // The base twice: docker save stores the second as a symlink.
-    let layers: Vec<&Layer> = vec![
-        &img.layers[0],
-        &img.layers[1],
-        &img.layers[0],
-        &img.layers[2],
-    ];
-    docker_archive(
-        s.path(),
-        &archive,
-        &layers,
-        "docker.io/library/three:latest",
-    );
+    let layers: Vec<&Layer> = vec![&img.layers[0], &img.layers[1], &img.layers[0], &img.layers[2]];
+    docker_archive(s.path(), &archive, &layers, "docker.io/library/three:latest");
     assert_eq!(
         ok(&store_cmd(&store, &["import", p(&archive)])),
         "imported docker.io/library/three:latest: 4 layers, 3 new\n"
     );
     let flat = s.join("flat");
-    ok(&store_cmd(
-        &store,
-        &["flatten", "docker.io/library/three", p(&flat)],
-    ));
+    ok(&store_cmd(&store, &["flatten", "docker.io/library/three", p(&flat)]));
     let reference = s.join("reference");
     gnu_flatten(&layers, &reference);
     assert_same_tree(&flat, &reference);
 
     // An OCI layout packed in a tar (what `skopeo copy oci-archive:` makes).
     let layout = s.join("layout");
-    oci_layout(
-        &layout,
-        &img.layers.iter().map(desc).collect::<Vec<_>>(),
-        "latest",
-    );
+    oci_layout(&layout, &img.layers.iter().map(desc).collect::<Vec<_>>(), "latest");
     let oci_tar = s.join("oci.tar");
     sh(&format!("tar -C '{}' -cf '{}' .", p(&layout), p(&oci_tar)));
     // ref.name is a bare tag: the name must come from --name.
-    fails(
-        &store_cmd(&store, &["import", p(&oci_tar)]),
-        1,
-        "give --name",
-    );
+    fails(&store_cmd(&store, &["import", p(&oci_tar)]), 1, "give --name");
     assert_eq!(
-        ok(&store_cmd(
-            &store,
-            &["import", "--name", "oci:tar", p(&oci_tar)]
-        )),
+        ok(&store_cmd(&store, &["import", "--name", "oci:tar", p(&oci_tar)])),
         "imported oci:tar: 3 layers, 0 new\n"
     );
 }
@@ -660,62 +500,18 @@ fn tar_slip_attempts_never_write_outside_the_layer() {
     let through_up = format!("b/{}", &victim_abs[1..]);
     let passwd_nlink = fs::metadata("/etc/passwd").unwrap().nlink();
     // (scenario, entries, Some(error text) if the import must fail)
-    type Scenario<'a> = (
-        &'a str,
-        Vec<(&'a str, u8, &'a str, &'a [u8])>,
-        Option<&'a str>,
-    );
+    type Scenario<'a> = (&'a str, Vec<(&'a str, u8, &'a str, &'a [u8])>, Option<&'a str>);
     let scenarios: Vec<Scenario> = vec![
-        (
-            "dotdot name",
-            vec![(&victim_up, b'0', "", b"pwned")],
-            Some("'..' in archive path"),
-        ),
-        (
-            "dotdot in the middle",
-            vec![("a/../../x", b'0', "", b"pwned")],
-            Some("'..' in archive path"),
-        ),
-        (
-            "absolute name",
-            vec![(&victim_abs, b'0', "", b"pwned")],
-            Some("absolute path in archive"),
-        ),
-        (
-            "symlink then write through",
-            vec![("a", b'2', &out, b""), ("a/victim", b'0', "", b"pwned")],
-            None,
-        ),
-        (
-            "relative symlink up then write",
-            vec![("b", b'2', &up, b""), (&through_up, b'0', "", b"pwned")],
-            None,
-        ),
-        (
-            "symlink dir then mkdir through",
-            vec![("c", b'2', &out, b""), ("c/newdir/", b'5', "", b"")],
-            None,
-        ),
-        (
-            "hardlink absolute",
-            vec![("h", b'1', "/etc/passwd", b"")],
-            Some("absolute path in archive"),
-        ),
-        (
-            "hardlink dotdot",
-            vec![("h", b'1', "../../../../../../etc/passwd", b"")],
-            Some("'..' in archive path"),
-        ),
-        (
-            "hardlink through symlink",
-            vec![("e", b'2', "/etc", b""), ("h", b'1', "e/passwd", b"")],
-            Some("ENOENT"),
-        ),
-        (
-            "whiteout dotdot",
-            vec![("x/.wh...", b'0', "", b"")],
-            Some("EINVAL"),
-        ),
+        ("dotdot name", vec![(&victim_up, b'0', "", b"pwned")], Some("'..' in archive path")),
+        ("dotdot in the middle", vec![("a/../../x", b'0', "", b"pwned")], Some("'..' in archive path")),
+        ("absolute name", vec![(&victim_abs, b'0', "", b"pwned")], Some("absolute path in archive")),
+        ("symlink then write through", vec![("a", b'2', &out, b""), ("a/victim", b'0', "", b"pwned")], None),
+        ("relative symlink up then write", vec![("b", b'2', &up, b""), (&through_up, b'0', "", b"pwned")], None),
+        ("symlink dir then mkdir through", vec![("c", b'2', &out, b""), ("c/newdir/", b'5', "", b"")], None),
+        ("hardlink absolute", vec![("h", b'1', "/etc/passwd", b"")], Some("absolute path in archive")),
+        ("hardlink dotdot", vec![("h", b'1', "../../../../../../etc/passwd", b"")], Some("'..' in archive path")),
+        ("hardlink through symlink", vec![("e", b'2', "/etc", b""), ("h", b'1', "e/passwd", b"")], Some("ENOENT")),
+        ("whiteout dotdot", vec![("x/.wh...", b'0', "", b"")], Some("EINVAL")),
     ];
     for (what, entries, error) in scenarios {
         let store = s.join(&format!("store-{}", what.replace(' ', "-")));
@@ -729,11 +525,7 @@ fn tar_slip_attempts_never_write_outside_the_layer() {
                 fails(&o, 1, e);
                 assert_eq!(
                     store_listing(&store),
-                    [
-                        "images dir 755 0:0",
-                        "layers dir 755 0:0",
-                        "tmp dir 755 0:0"
-                    ],
+                    ["images dir 755 0:0", "layers dir 755 0:0", "tmp dir 755 0:0"],
                     "{what}"
                 );
             }
@@ -741,21 +533,9 @@ fn tar_slip_attempts_never_write_outside_the_layer() {
                 ok(&o);
             }
         }
-        assert_eq!(
-            fs::read_to_string(outside.join("victim")).unwrap(),
-            "original",
-            "{what}"
-        );
-        assert_eq!(
-            fs::read_dir(&outside).unwrap().count(),
-            1,
-            "{what}: nothing new outside"
-        );
-        assert_eq!(
-            fs::metadata("/etc/passwd").unwrap().nlink(),
-            passwd_nlink,
-            "{what}"
-        );
+        assert_eq!(fs::read_to_string(outside.join("victim")).unwrap(), "original", "{what}");
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 1, "{what}: nothing new outside");
+        assert_eq!(fs::metadata("/etc/passwd").unwrap().nlink(), passwd_nlink, "{what}");
     }
 }
 
@@ -776,46 +556,17 @@ fn bad_images_fail_naming_the_blob_and_leave_the_store_as_it_was() {
     let base = || desc(&img.layers[0]);
     // (scenario, the new layer on top of the good base, error text)
     let scenarios: Vec<(&str, Desc, &str)> = vec![
-        (
-            "digest mismatch",
-            Desc {
-                digest: Some(wrong.clone()),
-                ..desc(l2)
-            },
-            "sha256 does not match its digest",
-        ),
-        (
-            "diff_id mismatch",
-            Desc {
-                diff_id: wrong.clone(),
-                ..desc(l2)
-            },
-            "does not match the config's diff_id",
-        ),
-        (
-            "truncated gzip",
-            Desc {
-                blob: truncated,
-                ..desc(l2)
-            },
-            "truncated gzip stream",
-        ),
+        ("digest mismatch", Desc { digest: Some(wrong.clone()), ..desc(l2) }, "sha256 does not match its digest"),
+        ("diff_id mismatch", Desc { diff_id: wrong.clone(), ..desc(l2) }, "does not match the config's diff_id"),
+        ("truncated gzip", Desc { blob: truncated, ..desc(l2) }, "truncated gzip stream"),
         (
             "zstd by magic",
-            Desc {
-                blob: zstd.clone(),
-                media: "application/vnd.oci.image.layer.v1.tar",
-                ..desc(l2)
-            },
+            Desc { blob: zstd.clone(), media: "application/vnd.oci.image.layer.v1.tar", ..desc(l2) },
             "zstd-compressed layers are not supported",
         ),
         (
             "zstd by media type",
-            Desc {
-                blob: zstd,
-                media: "application/vnd.oci.image.layer.v1.tar+zstd",
-                ..desc(l2)
-            },
+            Desc { blob: zstd, media: "application/vnd.oci.image.layer.v1.tar+zstd", ..desc(l2) },
             "zstd-compressed layers are not supported",
         ),
         (
@@ -851,9 +602,7 @@ fn bad_images_fail_naming_the_blob_and_leave_the_store_as_it_was() {
         fails(&o, 1, error);
         let (_, err) = text(&o);
         assert!(
-            err.contains(&digest_named)
-                || what == "diff_id mismatch"
-                || what.starts_with("zstd by media"),
+            err.contains(&digest_named) || what == "diff_id mismatch" || what.starts_with("zstd by media"),
             "{what}: names the blob: {err}"
         );
         assert_eq!(store_listing(&store), before, "{what}: store changed");
@@ -864,18 +613,10 @@ fn bad_images_fail_naming_the_blob_and_leave_the_store_as_it_was() {
     oci_layout(&layout, &[base(), desc(l2)], "bad:1");
     let l2_digest = sha256_hex(&l2.gz);
     fs::remove_file(layout.join("blobs/sha256").join(&l2_digest)).unwrap();
-    fails(
-        &store_cmd(&store, &["import", p(&layout)]),
-        1,
-        &format!("blobs/sha256/{l2_digest}: missing from the image"),
-    );
+    fails(&store_cmd(&store, &["import", p(&layout)]), 1, &format!("blobs/sha256/{l2_digest}: missing from the image"));
     assert_eq!(store_listing(&store), before);
     // Not an image at all.
-    fails(
-        &store_cmd(&store, &["import", p(s.path())]),
-        1,
-        "not an OCI layout or docker archive",
-    );
+    fails(&store_cmd(&store, &["import", p(s.path())]), 1, "not an OCI layout or docker archive");
 }
 
 #[test]
@@ -883,42 +624,26 @@ fn import_in_a_user_namespace_skips_devices_and_uses_user_xattrs() {
     let img = three_layers();
     let s = Scratch::new("rootfs-userns");
     let (store, layout) = (s.join("store"), s.join("layout"));
-    oci_layout(
-        &layout,
-        &img.layers.iter().map(desc).collect::<Vec<_>>(),
-        "u:1",
-    );
+    oci_layout(&layout, &img.layers.iter().map(desc).collect::<Vec<_>>(), "u:1");
     // root of a new user namespace: no CAP_MKNOD, no trusted.* xattrs,
     // and only uid 0 mapped.
-    let o = run(Command::new("unshare")
-        .args(["--user", "--map-root-user", "--"])
-        .arg(bin("husk-rootfs"))
-        .args(["import", "--store", p(&store), p(&layout)]));
+    let o = run(Command::new("unshare").args(["--user", "--map-root-user", "--"]).arg(bin("husk-rootfs")).args([
+        "import",
+        "--store",
+        p(&store),
+        p(&layout),
+    ]));
     let out = ok(&o);
     assert_eq!(out, "imported u:1: 3 layers, 3 new\n");
-    assert!(
-        text(&o).1.contains("skipped 2 device nodes"),
-        "{:?}",
-        text(&o)
-    );
+    assert!(text(&o).1.contains("skipped 2 device nodes"), "{:?}", text(&o));
     let l1 = store.join("layers").join(&img.layers[0].diff_id);
     assert!(!l1.join("dev/null").exists() && l1.join("dev/fifo").exists());
     let l2 = store.join("layers").join(&img.layers[1].diff_id);
     let a = p(&l2.join("a")).to_string();
-    assert_eq!(
-        sh(&format!(
-            "getfattr --absolute-names -n user.overlay.opaque --only-values '{a}'"
-        )),
-        "y"
-    );
-    assert!(sh(&format!("getfattr --absolute-names -m - -d '{a}'"))
-        .find("trusted.")
-        .is_none());
+    assert_eq!(sh(&format!("getfattr --absolute-names -n user.overlay.opaque --only-values '{a}'")), "y");
+    assert!(sh(&format!("getfattr --absolute-names -m - -d '{a}'")).find("trusted.").is_none());
     let wh = fs::symlink_metadata(l2.join("gone")).unwrap();
-    assert!(
-        wh.file_type().is_char_device() && wh.rdev() == 0,
-        "whiteouts need no privilege"
-    );
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0, "whiteouts need no privilege");
     // flatten honours the user.* opaque mark as well.
     let flat = s.join("flat");
     ok(&store_cmd(&store, &["flatten", "u:1", p(&flat)]));
@@ -943,13 +668,7 @@ fn pack_cpio_is_read_by_cpio_and_round_trips() {
     let tree = s.join("tree");
     gnu_flatten(&img.layers.iter().collect::<Vec<_>>(), &tree);
     let out = s.join("initrd.cpio");
-    ok(&husk_rootfs(&[
-        "pack",
-        "--format",
-        "cpio",
-        p(&tree),
-        p(&out),
-    ]));
+    ok(&husk_rootfs(&["pack", "--format", "cpio", p(&tree), p(&out)]));
     let listed = sh(&format!("cpio -t --quiet < '{}'", p(&out)));
     let mut want: Vec<String> = describe(&tree).into_keys().collect();
     want.sort();
@@ -957,73 +676,30 @@ fn pack_cpio_is_read_by_cpio_and_round_trips() {
     assert_eq!(got, want, "cpio -t lists every path, sorted");
     let back = s.join("back");
     fs::create_dir_all(&back).unwrap();
-    sh(&format!(
-        "cd '{}' && cpio -idm --quiet --no-absolute-filenames < '{}'",
-        p(&back),
-        p(&out)
-    ));
+    sh(&format!("cd '{}' && cpio -idm --quiet --no-absolute-filenames < '{}'", p(&back), p(&out)));
     // cpio stores hard links as separate files (see pack.rs), so compare
     // without link counts.
     let strip = |m: BTreeMap<String, String>| -> BTreeMap<String, String> {
         m.into_iter()
-            .map(|(k, v)| {
-                (
-                    k,
-                    v.split(' ')
-                        .filter(|w| !w.starts_with("nlink="))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                )
-            })
+            .map(|(k, v)| (k, v.split(' ').filter(|w| !w.starts_with("nlink=")).collect::<Vec<_>>().join(" ")))
             .collect()
     };
     assert_eq!(strip(describe(&back)), strip(describe(&tree)));
 
     // Deterministic: same tree, same bytes; --mtime makes times irrelevant.
     let again = s.join("again.cpio");
-    ok(&husk_rootfs(&[
-        "pack",
-        "--format=cpio",
-        p(&tree),
-        p(&again),
-    ]));
+    ok(&husk_rootfs(&["pack", "--format=cpio", p(&tree), p(&again)]));
     assert_eq!(fs::read(&out).unwrap(), fs::read(&again).unwrap());
     let (m1, m2) = (s.join("m1.cpio"), s.join("m2.cpio"));
-    ok(&husk_rootfs(&[
-        "pack",
-        "--format",
-        "cpio",
-        "--mtime",
-        "0",
-        p(&tree),
-        p(&m1),
-    ]));
+    ok(&husk_rootfs(&["pack", "--format", "cpio", "--mtime", "0", p(&tree), p(&m1)]));
     sh(&format!("touch '{}/etc/passwd'", p(&tree)));
-    ok(&husk_rootfs(&[
-        "pack",
-        "--format",
-        "cpio",
-        "--mtime",
-        "0",
-        p(&tree),
-        p(&m2),
-    ]));
+    ok(&husk_rootfs(&["pack", "--format", "cpio", "--mtime", "0", p(&tree), p(&m2)]));
     assert_eq!(fs::read(&m1).unwrap(), fs::read(&m2).unwrap());
     // Writing to stdout works too, and OUT inside DIR is not packed into itself.
     let o = husk_rootfs(&["pack", "--format", "cpio", "--mtime", "0", p(&tree), "-"]);
     assert_eq!(o.stdout, fs::read(&m1).unwrap());
-    ok(&husk_rootfs(&[
-        "pack",
-        "--format",
-        "cpio",
-        p(&tree),
-        p(&tree.join("self.cpio")),
-    ]));
-    assert!(!sh(&format!(
-        "cpio -t --quiet < '{}'",
-        p(&tree.join("self.cpio"))
-    ))
-    .contains("self.cpio"));
+    ok(&husk_rootfs(&["pack", "--format", "cpio", p(&tree), p(&tree.join("self.cpio"))]));
+    assert!(!sh(&format!("cpio -t --quiet < '{}'", p(&tree.join("self.cpio")))).contains("self.cpio"));
 }
 
 #[test]
@@ -1033,31 +709,15 @@ fn pack_tar_extracts_with_gnu_tar_to_the_same_tree() {
     let tree = s.join("tree");
     gnu_flatten(&img.layers.iter().collect::<Vec<_>>(), &tree);
     let out = s.join("root.tar");
-    ok(&husk_rootfs(&[
-        "pack",
-        "--format",
-        "tar",
-        p(&tree),
-        p(&out),
-    ]));
+    ok(&husk_rootfs(&["pack", "--format", "tar", p(&tree), p(&out)]));
     let back = s.join("back");
     fs::create_dir_all(&back).unwrap();
-    sh(&format!(
-        "tar -xpf '{}' -C '{}' --numeric-owner --xattrs --xattrs-include='*'",
-        p(&out),
-        p(&back)
-    ));
+    sh(&format!("tar -xpf '{}' -C '{}' --numeric-owner --xattrs --xattrs-include='*'", p(&out), p(&back)));
     assert_same_tree(&back, &tree);
-    let note = sh(&format!(
-        "getfattr --absolute-names -n user.note --only-values '{}'",
-        p(&back.join("keep/k2"))
-    ));
+    let note = sh(&format!("getfattr --absolute-names -n user.note --only-values '{}'", p(&back.join("keep/k2"))));
     assert_eq!(note, "hello", "xattrs travel as SCHILY.xattr pax records");
     // Sorted entries.
-    let names: Vec<String> = sh(&format!("tar -tf '{}'", p(&out)))
-        .lines()
-        .map(String::from)
-        .collect();
+    let names: Vec<String> = sh(&format!("tar -tf '{}'", p(&out))).lines().map(String::from).collect();
     assert_eq!(names.first().map(String::as_str), Some("a/"));
     // Importing our own tar as a layer gives the same tree back.
     let layer = layer_from_tar(out.clone());
@@ -1084,41 +744,24 @@ fn host_rootfs_runs_its_programs_under_chroot() {
     ]));
     assert_eq!(ok(&o), "ok\nsticky\n");
     let passwd = fs::read_to_string(dir.join("etc/passwd")).unwrap();
-    assert!(
-        passwd.starts_with("root:x:0:0:") && passwd.contains("\nnobody:x:65534:65534:"),
-        "{passwd}"
-    );
-    assert!(fs::read_to_string(dir.join("etc/group"))
-        .unwrap()
-        .contains("nobody:x:65534:"));
+    assert!(passwd.starts_with("root:x:0:0:") && passwd.contains("\nnobody:x:65534:65534:"), "{passwd}");
+    assert!(fs::read_to_string(dir.join("etc/group")).unwrap().contains("nobody:x:65534:"));
     assert!(
         dir.join("etc/hosts").exists()
             && dir.join("proc").is_dir()
             && dir.join("sys").is_dir()
             && dir.join("dev").is_dir()
     );
-    assert_eq!(
-        fs::metadata(dir.join("tmp")).unwrap().permissions().mode() & 0o7777,
-        0o1777
-    );
+    assert_eq!(fs::metadata(dir.join("tmp")).unwrap().permissions().mode() & 0o7777, 0o1777);
     let libc = sh("ldd /bin/sh | grep -o '/[^ ]*libc.so.6' | head -1");
     let libc = libc.trim();
     if !libc.is_empty() {
-        assert!(
-            dir.join("etc/nsswitch.conf").exists(),
-            "glibc programs get nsswitch.conf"
-        );
+        assert!(dir.join("etc/nsswitch.conf").exists(), "glibc programs get nsswitch.conf");
         // The library symlink chain is kept as symlinks.
         let in_root = dir.join(libc.trim_start_matches('/'));
         assert!(fs::symlink_metadata(&in_root).is_ok(), "{libc} copied");
         let host_is_link = fs::symlink_metadata(libc).unwrap().file_type().is_symlink();
-        assert_eq!(
-            fs::symlink_metadata(&in_root)
-                .unwrap()
-                .file_type()
-                .is_symlink(),
-            host_is_link
-        );
+        assert_eq!(fs::symlink_metadata(&in_root).unwrap().file_type().is_symlink(), host_is_link);
     }
 
     // A static program copies alone: no library directories appear.
@@ -1141,22 +784,11 @@ fn host_rootfs_runs_its_programs_under_chroot() {
             "ls / | sort | tr '\\n' ' '; cat /etc/hosts | head -1",
         ]));
         let out = ok(&o);
-        assert!(
-            out.contains("dev etc") && out.contains("127.0.0.1"),
-            "{out}"
-        );
+        assert!(out.contains("dev etc") && out.contains("127.0.0.1"), "{out}");
     }
-    fails(
-        &husk_rootfs(&["host", p(&s.join("x")), "no-such-program-anywhere"]),
-        1,
-        "not found on PATH",
-    );
+    fails(&husk_rootfs(&["host", p(&s.join("x")), "no-such-program-anywhere"]), 1, "not found on PATH");
     assert!(!s.join("x").exists(), "nothing created when the plan fails");
-    fails(
-        &husk_rootfs(&["host", "--applets", p(&s.join("y")), "sh"]),
-        1,
-        "no busybox",
-    );
+    fails(&husk_rootfs(&["host", "--applets", p(&s.join("y")), "sh"]), 1, "no busybox");
 }
 
 #[test]
@@ -1176,22 +808,14 @@ fn usage_errors_exit_2_and_help_and_version_exit_0() {
         assert!(text(&o).1.contains("Try 'husk-rootfs --help'"), "{args:?}");
     }
     let help = ok(&husk_rootfs(&["--help"]));
-    for cmd in [
-        "host", "import", "ls", "rm", "gc", "flatten", "pack", "--store",
-    ] {
+    for cmd in ["host", "import", "ls", "rm", "gc", "flatten", "pack", "--store"] {
         assert!(help.contains(cmd), "--help mentions {cmd}");
     }
     assert!(ok(&husk_rootfs(&["--version"])).starts_with("husk-rootfs 0."));
     let s = Scratch::new("rootfs-empty");
     assert_eq!(ok(&store_cmd(&s.join("none"), &["ls"])), "");
     fails(
-        &husk_rootfs(&[
-            "pack",
-            "--format",
-            "tar",
-            "/nonexistent-dir",
-            p(&s.join("o.tar")),
-        ]),
+        &husk_rootfs(&["pack", "--format", "tar", "/nonexistent-dir", p(&s.join("o.tar"))]),
         1,
         "open /nonexistent-dir: ENOENT",
     );

@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 
 const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: &[&str] = &[
-    "sh", "cat", "ps", "ls", "mount", "id", "true", "false", "echo", "sleep", "hostname", "grep",
-    "head", "wc", "readlink", "touch", "stat", "dd", "mkdir", "rm", "test",
+    "sh", "cat", "ps", "ls", "mount", "id", "true", "false", "echo", "sleep", "hostname", "grep", "head", "wc",
+    "readlink", "touch", "stat", "dd", "mkdir", "rm", "test",
 ];
 
 /// A busybox rootfs: /bin/busybox and its applets as symlinks, /etc/passwd
@@ -31,11 +31,7 @@ fn busybox_rootfs(s: &Scratch, dir: &str) -> PathBuf {
         "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
     )
     .unwrap();
-    std::fs::write(
-        r.join("etc/group"),
-        "root:x:0:\nalice:x:1000:\nnogroup:x:65534:\n",
-    )
-    .unwrap();
+    std::fs::write(r.join("etc/group"), "root:x:0:\nalice:x:1000:\nnogroup:x:65534:\n").unwrap();
     r
 }
 
@@ -78,11 +74,7 @@ fn husk(args: &[&str]) -> Output {
 
 fn unique(tag: &str) -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    format!(
-        "t{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    )
+    format!("t{}-{tag}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 fn skip() -> bool {
@@ -99,16 +91,10 @@ fn assert_nothing_left(name: &str, scratch: &Path) {
         let p = h.path().join("husk").join(name);
         assert!(!p.exists(), "{} left behind", p.display());
     }
-    assert!(
-        !Path::new("/run/husk").join(name).exists(),
-        "state dir of {name} left behind"
-    );
+    assert!(!Path::new("/run/husk").join(name).exists(), "state dir of {name} left behind");
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let s = scratch.to_str().unwrap();
-    assert!(
-        !mi.contains(s) && !mi.contains(&format!("/run/husk/{name}")),
-        "mount left behind:\n{mi}"
-    );
+    assert!(!mi.contains(s) && !mi.contains(&format!("/run/husk/{name}")), "mount left behind:\n{mi}");
 }
 
 struct Case {
@@ -132,10 +118,34 @@ fn security_defaults() {
     let marker = s.join("host-marker");
     std::fs::write(&marker, "HOST").unwrap();
     let cases = [
-        Case { what: "PID 1 is husk-init", args: &[], cmd: "cat /proc/1/cmdline | head -c 9", code: 0, stdout: "husk-init" },
-        Case { what: "only its own processes", args: &[], cmd: "echo /proc/[0-9]*", code: 0, stdout: "/proc/1 /proc/2\n" },
-        Case { what: "/proc/1/exe is a memfd", args: &[], cmd: "readlink /proc/1/exe", code: 0, stdout: "/memfd:husk-init (deleted)\n" },
-        Case { what: "PID 1 without init is COMMAND", args: &["--no-init"], cmd: "readlink /proc/1/exe", code: 0, stdout: "/bin/busybox\n" },
+        Case {
+            what: "PID 1 is husk-init",
+            args: &[],
+            cmd: "cat /proc/1/cmdline | head -c 9",
+            code: 0,
+            stdout: "husk-init",
+        },
+        Case {
+            what: "only its own processes",
+            args: &[],
+            cmd: "echo /proc/[0-9]*",
+            code: 0,
+            stdout: "/proc/1 /proc/2\n",
+        },
+        Case {
+            what: "/proc/1/exe is a memfd",
+            args: &[],
+            cmd: "readlink /proc/1/exe",
+            code: 0,
+            stdout: "/memfd:husk-init (deleted)\n",
+        },
+        Case {
+            what: "PID 1 without init is COMMAND",
+            args: &["--no-init"],
+            cmd: "readlink /proc/1/exe",
+            code: 0,
+            stdout: "/bin/busybox\n",
+        },
         Case {
             what: "Docker's 14 capabilities, none inheritable, no_new_privs",
             args: &[],
@@ -158,21 +168,93 @@ fn security_defaults() {
             code: 0,
             stdout: "CapEff:\t0000000000001000\nCapAmb:\t0000000000001000\n",
         },
-        Case { what: "mount() fails with EPERM", args: &[], cmd: "mount -t tmpfs x /tmp 2>&1", code: 1, stdout: "mount: permission denied (are you root?)\n" },
-        Case { what: "/proc/keys is masked with /dev/null", args: &[], cmd: "stat -c '%t %T' /proc/keys", code: 0, stdout: "1 3\n" },
-        Case { what: "/proc/kcore is masked if the kernel has it", args: &[], cmd: "test ! -e /proc/kcore || stat -c '%t %T' /proc/kcore | grep -qx '1 3'", code: 0, stdout: "" },
-        Case { what: "/proc/acpi is an empty directory", args: &[], cmd: "ls /proc/acpi | wc -l", code: 0, stdout: "0\n" },
-        Case { what: "/proc/sys is read-only", args: &[], cmd: "grep -c ' /proc/sys ro,' /proc/self/mountinfo", code: 0, stdout: "1\n" },
+        Case {
+            what: "mount() fails with EPERM",
+            args: &[],
+            cmd: "mount -t tmpfs x /tmp 2>&1",
+            code: 1,
+            stdout: "mount: permission denied (are you root?)\n",
+        },
+        Case {
+            what: "/proc/keys is masked with /dev/null",
+            args: &[],
+            cmd: "stat -c '%t %T' /proc/keys",
+            code: 0,
+            stdout: "1 3\n",
+        },
+        Case {
+            what: "/proc/kcore is masked if the kernel has it",
+            args: &[],
+            cmd: "test ! -e /proc/kcore || stat -c '%t %T' /proc/kcore | grep -qx '1 3'",
+            code: 0,
+            stdout: "",
+        },
+        Case {
+            what: "/proc/acpi is an empty directory",
+            args: &[],
+            cmd: "ls /proc/acpi | wc -l",
+            code: 0,
+            stdout: "0\n",
+        },
+        Case {
+            what: "/proc/sys is read-only",
+            args: &[],
+            cmd: "grep -c ' /proc/sys ro,' /proc/self/mountinfo",
+            code: 0,
+            stdout: "1\n",
+        },
         Case { what: "/sys is read-only", args: &[], cmd: "touch /sys/x 2>/dev/null", code: 1, stdout: "" },
-        Case { what: "a private hostname, the name by default", args: &["--name", "NAME", "--domainname", "example.org"], cmd: "hostname; cat /proc/sys/kernel/domainname", code: 0, stdout: "NAME\nexample.org\n" },
-        Case { what: "the old root is unreachable", args: &[], cmd: "cat MARKER /proc/1/root/MARKER /../../MARKER 2>/dev/null", code: 1, stdout: "" },
-        Case { what: "a setuid binary does not elevate", args: &["-u", "1000"], cmd: "/bin/euid", code: 232, stdout: "" },
-        Case { what: "control: it does with --allow-new-privs", args: &["-u", "1000", "--allow-new-privs"], cmd: "/bin/euid", code: 0, stdout: "" },
+        Case {
+            what: "a private hostname, the name by default",
+            args: &["--name", "NAME", "--domainname", "example.org"],
+            cmd: "hostname; cat /proc/sys/kernel/domainname",
+            code: 0,
+            stdout: "NAME\nexample.org\n",
+        },
+        Case {
+            what: "the old root is unreachable",
+            args: &[],
+            cmd: "cat MARKER /proc/1/root/MARKER /../../MARKER 2>/dev/null",
+            code: 1,
+            stdout: "",
+        },
+        Case {
+            what: "a setuid binary does not elevate",
+            args: &["-u", "1000"],
+            cmd: "/bin/euid",
+            code: 232,
+            stdout: "",
+        },
+        Case {
+            what: "control: it does with --allow-new-privs",
+            args: &["-u", "1000", "--allow-new-privs"],
+            cmd: "/bin/euid",
+            code: 0,
+            stdout: "",
+        },
         Case { what: "the exit status is the container's", args: &[], cmd: "exit 42", code: 42, stdout: "" },
         Case { what: "a signal death is 128+N", args: &[], cmd: "kill -9 $$; sleep 1", code: 137, stdout: "" },
-        Case { what: "default environment", args: &["-e", "X=1", "-w", "/tmp"], cmd: "echo $PATH $HOME $X; pwd", code: 0, stdout: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /root 1\n/tmp\n" },
-        Case { what: "rlimits apply", args: &["--rlimit", "nofile=100:200"], cmd: "grep 'open files' /proc/self/limits", code: 0, stdout: "Max open files            100                  200                  files     \n" },
-        Case { what: "loopback is up in the new net namespace", args: &[], cmd: "cat /sys/class/net/lo/operstate", code: 0, stdout: "unknown\n" },
+        Case {
+            what: "default environment",
+            args: &["-e", "X=1", "-w", "/tmp"],
+            cmd: "echo $PATH $HOME $X; pwd",
+            code: 0,
+            stdout: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /root 1\n/tmp\n",
+        },
+        Case {
+            what: "rlimits apply",
+            args: &["--rlimit", "nofile=100:200"],
+            cmd: "grep 'open files' /proc/self/limits",
+            code: 0,
+            stdout: "Max open files            100                  200                  files     \n",
+        },
+        Case {
+            what: "loopback is up in the new net namespace",
+            args: &[],
+            cmd: "cat /sys/class/net/lo/operstate",
+            code: 0,
+            stdout: "unknown\n",
+        },
     ];
     for c in &cases {
         let name = unique("sec");
@@ -182,26 +264,11 @@ fn security_defaults() {
         if !args.contains(&"--name".to_string()) {
             args.extend(["--name".to_string(), name.clone()]);
         }
-        args.extend([
-            root.to_str().unwrap().to_string(),
-            "sh".into(),
-            "-c".into(),
-            cmd,
-        ]);
+        args.extend([root.to_str().unwrap().to_string(), "sh".into(), "-c".into(), cmd]);
         let o = run(Command::new(bin("husk")).args(&args));
         let (out, err) = text(&o);
-        assert_eq!(
-            o.status.code(),
-            Some(c.code),
-            "{}: stdout {out:?} stderr {err:?}",
-            c.what
-        );
-        assert_eq!(
-            out,
-            c.stdout.replace("NAME", &name),
-            "{}: stderr {err:?}",
-            c.what
-        );
+        assert_eq!(o.status.code(), Some(c.code), "{}: stdout {out:?} stderr {err:?}", c.what);
+        assert_eq!(out, c.stdout.replace("NAME", &name), "{}: stderr {err:?}", c.what);
         assert_nothing_left(&name, s.path());
     }
 }
@@ -232,28 +299,14 @@ fn signals_to_husk_reach_the_container() {
     let name = unique("sig");
     let t0 = std::time::Instant::now();
     let mut child = Command::new(bin("husk"))
-        .args([
-            "run",
-            "--name",
-            &name,
-            root.to_str().unwrap(),
-            "sleep",
-            "30",
-        ])
+        .args(["run", "--name", &name, root.to_str().unwrap(), "sleep", "30"])
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let st = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        (st.code(), st.signal()),
-        (Some(143), None),
-        "sleep should die of the forwarded TERM"
-    );
+    assert_eq!((st.code(), st.signal()), (Some(143), None), "sleep should die of the forwarded TERM");
     assert!(t0.elapsed() < std::time::Duration::from_secs(10));
     assert_nothing_left(&name, s.path());
 }
@@ -280,16 +333,9 @@ fn mounts_inside_stay_inside() {
         "/tmp",
     ]);
     let err = text(&o).1;
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "mount with CAP_SYS_ADMIN inside: {err}"
-    );
+    assert_eq!(o.status.code(), Some(0), "mount with CAP_SYS_ADMIN inside: {err}");
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(
-        !mi.contains(&tag),
-        "the container's mount reached the host:\n{mi}"
-    );
+    assert!(!mi.contains(&tag), "the container's mount reached the host:\n{mi}");
     assert_nothing_left(&name, s.path());
 }
 
@@ -303,31 +349,11 @@ fn limits_are_enforced() {
     let r = root.to_str().unwrap();
     // The OOM killer ends dd; husk-init passes on SIGKILL as 128+9.
     let name = unique("oom");
-    let o = husk(&[
-        "--name",
-        &name,
-        "--memory",
-        "16m",
-        r,
-        "dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=64M",
-        "count=1",
-    ]);
+    let o = husk(&["--name", &name, "--memory", "16m", r, "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
     assert_eq!(o.status.code(), Some(137), "{:?}", text(&o));
     assert_nothing_left(&name, s.path());
     let name = unique("pids");
-    let o = husk(&[
-        "--name",
-        &name,
-        "--pids",
-        "3",
-        r,
-        "sh",
-        "-c",
-        "for i in 1 2 3 4 5; do sleep 1 & done; wait",
-    ]);
+    let o = husk(&["--name", &name, "--pids", "3", r, "sh", "-c", "for i in 1 2 3 4 5; do sleep 1 & done; wait"]);
     assert!(text(&o).1.contains("can't fork"), "{:?}", text(&o));
     // The floor of the benchmark: 1 MiB and two pids still start husk-init and true.
     let o = husk(&["--memory", "1m", "--pids", "2", r, "true"]);
@@ -359,18 +385,7 @@ fn the_cgroup_holds_the_limits_while_running() {
     // The cgroup namespace shows the container at the root of every hierarchy.
     assert!(out.lines().all(|l| l.ends_with(":/")), "{out}");
     let mut child = Command::new(bin("husk"))
-        .args([
-            "run",
-            "--name",
-            &name,
-            "--memory",
-            "64m",
-            "--pids",
-            "10",
-            root.to_str().unwrap(),
-            "sleep",
-            "2",
-        ])
+        .args(["run", "--name", &name, "--memory", "64m", "--pids", "10", root.to_str().unwrap(), "sleep", "2"])
         .spawn()
         .unwrap();
     let mut found = None;
@@ -401,42 +416,18 @@ fn overlay_writes_land_in_the_upper_layer() {
     let layers = format!("{}:{}", top.display(), base.display());
     // Throw-away upper on a tmpfs: both layers unchanged afterwards.
     let name = unique("ovl");
-    let o = husk(&[
-        "--name",
-        &name,
-        &layers,
-        "sh",
-        "-c",
-        "cat /etc/top; echo new > /etc/new; rm /etc/group; ls /etc",
-    ]);
+    let o = husk(&["--name", &name, &layers, "sh", "-c", "cat /etc/top; echo new > /etc/new; rm /etc/group; ls /etc"]);
     assert_eq!(text(&o).0, "top\nnew\npasswd\ntop\n", "{:?}", text(&o));
     assert!(!top.join("etc/new").exists() && !base.join("etc/new").exists());
     assert!(base.join("etc/group").exists());
     assert_nothing_left(&name, s.path());
     // A kept upper: the writes are there, the lowers still unchanged.
     let upper = s.join("upper");
-    let o = husk(&[
-        "--upper",
-        upper.to_str().unwrap(),
-        &layers,
-        "sh",
-        "-c",
-        "echo kept > /etc/kept; rm /etc/top",
-    ]);
+    let o = husk(&["--upper", upper.to_str().unwrap(), &layers, "sh", "-c", "echo kept > /etc/kept; rm /etc/top"]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
-    assert_eq!(
-        std::fs::read_to_string(upper.join("etc/kept")).unwrap(),
-        "kept\n"
-    );
+    assert_eq!(std::fs::read_to_string(upper.join("etc/kept")).unwrap(), "kept\n");
     assert!(top.join("etc/top").exists(), "the lower layer changed");
-    let o = husk(&[
-        "--upper",
-        upper.to_str().unwrap(),
-        &layers,
-        "sh",
-        "-c",
-        "cat /etc/kept; ls /etc",
-    ]);
+    let o = husk(&["--upper", upper.to_str().unwrap(), &layers, "sh", "-c", "cat /etc/kept; ls /etc"]);
     assert_eq!(text(&o).0, "kept\ngroup\nkept\npasswd\n", "{:?}", text(&o));
     // --read-only: nothing can be written.
     let o = husk(&["--read-only", base.to_str().unwrap(), "touch", "/x"]);
@@ -463,15 +454,8 @@ fn binds_and_tmpfs_resolve_inside_the_root() {
     let o = husk(&["--bind", &bind_ro, "--bind", &bind_link, "--tmpfs", "/scratch:1m", root.to_str().unwrap(), "sh", "-c",
         "cat /data/f /link/x/f; touch /data/new 2>/dev/null && echo writable; grep -c ' /scratch .*size=1024k' /proc/self/mounts"]);
     assert_eq!(text(&o).0, "host data\nhost data\n1\n", "{:?}", text(&o));
-    assert_eq!(
-        std::fs::read_dir(&host_side).unwrap().count(),
-        0,
-        "a mount target followed a symlink onto the host"
-    );
-    assert!(root
-        .join(host_side.strip_prefix("/").unwrap())
-        .join("x")
-        .is_dir());
+    assert_eq!(std::fs::read_dir(&host_side).unwrap().count(), 0, "a mount target followed a symlink onto the host");
+    assert!(root.join(host_side.strip_prefix("/").unwrap()).join("x").is_dir());
 }
 
 #[test]
@@ -486,10 +470,7 @@ fn rootless_is_uid_0_inside_and_the_user_outside() {
     // The mount point exists: an unprivileged user cannot create it in a
     // root-owned rootfs.
     std::fs::create_dir_all(root.join("out")).unwrap();
-    std::process::Command::new("chown")
-        .args(["65534:65534", out_dir.to_str().unwrap()])
-        .status()
-        .unwrap();
+    std::process::Command::new("chown").args(["65534:65534", out_dir.to_str().unwrap()]).status().unwrap();
     let bind = format!("{}:/out", out_dir.display());
     let o = run(Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
@@ -508,11 +489,7 @@ fn rootless_is_uid_0_inside_and_the_user_outside() {
     let fields: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(fields, ["0", "0", "65534", "1"], "{out}");
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(
-        std::fs::metadata(out_dir.join("made")).unwrap().uid(),
-        65534,
-        "the file's owner outside"
-    );
+    assert_eq!(std::fs::metadata(out_dir.join("made")).unwrap().uid(), 65534, "the file's owner outside");
 }
 
 #[test]
@@ -527,10 +504,7 @@ fn bad_input_is_one_line_exit_125_and_nothing_left() {
     std::fs::write(&file, "x").unwrap();
     let r = root.to_str().unwrap().to_string();
     let busy = unique("busy");
-    let mut holder = Command::new(bin("husk"))
-        .args(["run", "--name", &busy, &r, "sleep", "3"])
-        .spawn()
-        .unwrap();
+    let mut holder = Command::new(bin("husk")).args(["run", "--name", &busy, &r, "sleep", "3"]).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let table: &[(&str, &[&str], i32, &str)] = &[
         (
@@ -539,78 +513,23 @@ fn bad_input_is_one_line_exit_125_and_nothing_left() {
             125,
             "husk: rootfs /nonexistent/rootfs: ENOENT (No such file or directory)",
         ),
-        (
-            "rootfs is a file",
-            &["FILE", "true"],
-            125,
-            "ENOTDIR (Not a directory)",
-        ),
+        ("rootfs is a file", &["FILE", "true"], 125, "ENOTDIR (Not a directory)"),
         (
             "command missing in the rootfs",
             &["ROOT", "nosuchcmd"],
             127,
             "husk: exec nosuchcmd: ENOENT (No such file or directory)",
         ),
-        (
-            "command not executable",
-            &["ROOT", "/etc/passwd"],
-            126,
-            "husk: exec /etc/passwd: EACCES (Permission denied)",
-        ),
-        (
-            "unknown option",
-            &["--bogus", "ROOT", "true"],
-            125,
-            "unknown option",
-        ),
-        (
-            "bad size",
-            &["--memory", "12x", "ROOT", "true"],
-            125,
-            "husk: --memory 12x: bad size",
-        ),
-        (
-            "negative size",
-            &["--memory", "-1", "ROOT", "true"],
-            125,
-            "bad size",
-        ),
-        (
-            "overflowing size",
-            &["--memory", "99999999999999g", "ROOT", "true"],
-            125,
-            "bad size",
-        ),
-        (
-            "memory too small",
-            &["--memory", "64k", "ROOT", "true"],
-            125,
-            "too small",
-        ),
-        (
-            "unknown capability",
-            &["--cap-add", "CAP_BOGUS", "ROOT", "true"],
-            125,
-            "unknown capability",
-        ),
-        (
-            "bad --bind",
-            &["--bind", "/tmp", "ROOT", "true"],
-            125,
-            "want SRC:DST[:ro]",
-        ),
-        (
-            "relative bind destination",
-            &["--bind", "/tmp:tmp", "ROOT", "true"],
-            125,
-            "must be an absolute path",
-        ),
-        (
-            "destination escaping via ..",
-            &["--bind", "/tmp:/a/../../etc", "ROOT", "true"],
-            125,
-            "escapes the root",
-        ),
+        ("command not executable", &["ROOT", "/etc/passwd"], 126, "husk: exec /etc/passwd: EACCES (Permission denied)"),
+        ("unknown option", &["--bogus", "ROOT", "true"], 125, "unknown option"),
+        ("bad size", &["--memory", "12x", "ROOT", "true"], 125, "husk: --memory 12x: bad size"),
+        ("negative size", &["--memory", "-1", "ROOT", "true"], 125, "bad size"),
+        ("overflowing size", &["--memory", "99999999999999g", "ROOT", "true"], 125, "bad size"),
+        ("memory too small", &["--memory", "64k", "ROOT", "true"], 125, "too small"),
+        ("unknown capability", &["--cap-add", "CAP_BOGUS", "ROOT", "true"], 125, "unknown capability"),
+        ("bad --bind", &["--bind", "/tmp", "ROOT", "true"], 125, "want SRC:DST[:ro]"),
+        ("relative bind destination", &["--bind", "/tmp:tmp", "ROOT", "true"], 125, "must be an absolute path"),
+        ("destination escaping via ..", &["--bind", "/tmp:/a/../../etc", "ROOT", "true"], 125, "escapes the root"),
         (
             "destination escaping via a symlink",
             &["--bind", "/tmp:/up/etc", "ROOT", "true"],
@@ -623,30 +542,10 @@ fn bad_input_is_one_line_exit_125_and_nothing_left() {
             125,
             "bind source /nonexistent/src: ENOENT",
         ),
-        (
-            "bad name",
-            &["--name", "-x", "ROOT", "true"],
-            125,
-            "bad name",
-        ),
-        (
-            "duplicate name",
-            &["--name", "BUSY", "ROOT", "true"],
-            125,
-            "already in use",
-        ),
-        (
-            "--read-only with --upper",
-            &["--read-only", "--upper", "/tmp/u", "ROOT", "true"],
-            125,
-            "excludes --upper",
-        ),
-        (
-            "unknown user",
-            &["-u", "mallory", "ROOT", "true"],
-            125,
-            "no such user",
-        ),
+        ("bad name", &["--name", "-x", "ROOT", "true"], 125, "bad name"),
+        ("duplicate name", &["--name", "BUSY", "ROOT", "true"], 125, "already in use"),
+        ("--read-only with --upper", &["--read-only", "--upper", "/tmp/u", "ROOT", "true"], 125, "excludes --upper"),
+        ("unknown user", &["-u", "mallory", "ROOT", "true"], 125, "no such user"),
         (
             "missing --init image",
             &["--init", "/nonexistent/init", "ROOT", "true"],
@@ -660,26 +559,18 @@ fn bad_input_is_one_line_exit_125_and_nothing_left() {
         if !args.contains(&"--name") {
             a.extend(["--name".into(), name.clone()]);
         }
-        a.extend(args.iter().map(|x| {
-            x.replace("ROOT", &r)
-                .replace("FILE", file.to_str().unwrap())
-                .replace("BUSY", &busy)
-        }));
+        a.extend(
+            args.iter().map(|x| x.replace("ROOT", &r).replace("FILE", file.to_str().unwrap()).replace("BUSY", &busy)),
+        );
         let o = run(Command::new(bin("husk")).args(&a));
         let (out, err) = text(&o);
         assert_eq!(o.status.code(), Some(*code), "{what}: {err}");
         assert!(out.is_empty(), "{what}: stdout {out:?}");
         assert_eq!(err.lines().count(), 1, "{what}: not one line: {err:?}");
-        assert!(
-            err.starts_with("husk: ") && err.contains(want),
-            "{what}: {err:?} lacks {want:?}"
-        );
+        assert!(err.starts_with("husk: ") && err.contains(want), "{what}: {err:?} lacks {want:?}");
         assert_nothing_left(&name, s.path());
     }
-    assert!(
-        holder.wait().unwrap().success(),
-        "the container holding the name was disturbed"
-    );
+    assert!(holder.wait().unwrap().success(), "the container holding the name was disturbed");
     assert_nothing_left(&busy, s.path());
 }
 
@@ -707,11 +598,7 @@ fn put_blob(layout: &Path, data: &[u8]) -> (String, usize) {
 /// tar and gzip `dir` into the layout: (blob digest, size, diff_id).
 fn put_layer(layout: &Path, dir: &Path) -> (String, usize, String) {
     let tar = layout.join("layer.tar");
-    sh_ok(&format!(
-        "tar --sort=name --numeric-owner -C '{}' -cf '{}' .",
-        dir.display(),
-        tar.display()
-    ));
+    sh_ok(&format!("tar --sort=name --numeric-owner -C '{}' -cf '{}' .", dir.display(), tar.display()));
     let diff_id = sh_ok(&format!("sha256sum '{}'", tar.display()))[..64].to_string();
     sh_ok(&format!("gzip -n -f '{}'", tar.display()));
     let gz = std::fs::read(layout.join("layer.tar.gz")).unwrap();
@@ -731,11 +618,7 @@ fn image_store(s: &Scratch, name: &str) -> PathBuf {
     std::fs::write(top.join("etc/motd"), "upper\n").unwrap();
     let layout = s.join("layout");
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let layers = [put_layer(&layout, &base), put_layer(&layout, &top)];
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/bin","GREETING=hi"],"Entrypoint":["/bin/sh","-c"],"Cmd":["echo $GREETING; pwd; id -u; id -g"],"WorkingDir":"/srv","User":"1000:1000"}},"rootfs":{{"type":"layers","diff_ids":["sha256:{}","sha256:{}"]}}}}"#,
@@ -761,10 +644,7 @@ fn image_store(s: &Scratch, name: &str) -> PathBuf {
     )
     .unwrap();
     let store = s.join("store");
-    let o = run(Command::new(bin("husk-rootfs"))
-        .args(["import", "--store"])
-        .arg(&store)
-        .arg(&layout));
+    let o = run(Command::new(bin("husk-rootfs")).args(["import", "--store"]).arg(&store).arg(&layout));
     let (out, err) = text(&o);
     assert!(o.status.success(), "import: {out}{err}");
     store
@@ -822,12 +702,7 @@ fn an_image_runs_with_its_config_and_its_layers() {
         args.extend(cmd);
         let o = husk(&args);
         let (out, err) = text(&o);
-        assert_eq!(
-            (o.status.code(), out.as_str()),
-            (Some(0), c.stdout),
-            "{}: {err}",
-            c.what
-        );
+        assert_eq!((o.status.code(), out.as_str()), (Some(0), c.stdout), "{}: {err}", c.what);
         assert_nothing_left(&name, s.path());
     }
     // The store's layers are untouched by the containers' writes.
@@ -839,9 +714,6 @@ fn an_image_runs_with_its_config_and_its_layers() {
     let o = husk(&["--name", &name, "--image", "nosuch:1", "--store", st]);
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(125), "{err}");
-    assert!(
-        err.starts_with("husk: ") && err.lines().count() == 1 && err.contains("nosuch"),
-        "{err}"
-    );
+    assert!(err.starts_with("husk: ") && err.lines().count() == 1 && err.contains("nosuch"), "{err}");
     assert_nothing_left(&name, s.path());
 }
