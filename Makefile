@@ -25,9 +25,11 @@ BUDGET_husk := 131072
 BUDGET_husk-rootfs := 196608
 
 # Debian packages the tests use: cross-checks against the real tools
-# (tar, gzip, cpio, sha256sum), unshare/setpriv for namespaces and rootless
-# runs, script for the pty test, busybox-static for small rootfs fixtures.
-TEST_PKGS := cpio gzip tar coreutils util-linux bsdutils busybox-static procps iproute2 file
+# (tar, gzip, zstd, cpio, sha256sum, readelf, python3's json, getfattr and
+# setfattr from attr, cc for ELF fixtures), unshare/setpriv for namespaces
+# and rootless runs, script for the pty test, busybox-static for small
+# rootfs fixtures, objcopy (binutils) for the build.
+TEST_PKGS := cpio gzip tar coreutils util-linux bsdutils busybox-static procps iproute2 file attr zstd python3 binutils gcc
 BENCH_PKGS := tini dumb-init catatonit bubblewrap crun runc hyperfine
 
 .PHONY: all build test unit integration size deps-check check demo bench install clean packages bench-packages
