@@ -532,10 +532,14 @@ fn record_running(st: &mut State, pid: i32, left: &mut Leftovers) -> Result<(), 
 /// cgroup, then record the code in its state (which `--rm` and the
 /// foreground remove instead). Waiters are released when we exit.
 fn finish(code: Option<i32>, left: &mut Leftovers) {
-    if let (Some(code), Some(dir)) = (code, left.state.take()) {
-        left.remove();
-        if let Err(e) = dir.finish(code) {
-            e.print("husk: warning");
+    // Take the state out only when there is a code to record: a start that
+    // failed leaves it in `left`, whose remove() deletes the directory.
+    if let Some(code) = code {
+        if let Some(dir) = left.state.take() {
+            left.remove();
+            if let Err(e) = dir.finish(code) {
+                e.print("husk: warning");
+            }
         }
     }
     left.remove();

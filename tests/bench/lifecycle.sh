@@ -19,7 +19,8 @@ mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/proc" "$tmp/rootfs/sys" "$tmp/rootfs/dev
 cp "$(command -v busybox)" "$tmp/rootfs/bin/busybox"
 for a in sh true sleep; do ln -s busybox "$tmp/rootfs/bin/$a"; done
 
-field() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$state/$1/state.json"; }
+# The state file is in husk's line format: `key value` lines.
+field() { sed -n "s/^$2 \([0-9]*\)$/\1/p" "$state/$1/state"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # Microseconds per run of "$@", median of N.
 per_run() {

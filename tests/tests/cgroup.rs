@@ -53,8 +53,14 @@ fn dir_of(ctrl: (&str, &str), parent: &str, name: &str) -> Option<PathBuf> {
 }
 
 /// Every directory named `name` under `parent` in any hierarchy.
+/// The container's cgroup directories and its state directory, where they
+/// still exist.
 fn leftovers(parent: &str, name: &str) -> Vec<PathBuf> {
-    hierarchies().into_iter().map(|(p, _, _)| Path::new(&p).join(parent).join(name)).filter(|p| p.exists()).collect()
+    let mut left: Vec<PathBuf> =
+        hierarchies().into_iter().map(|(p, _, _)| Path::new(&p).join(parent).join(name)).collect();
+    left.push(Path::new("/run/husk").join(name));
+    left.retain(|p| p.exists());
+    left
 }
 
 fn check_out(prefix: &[&str]) -> (i32, String, String) {
@@ -333,9 +339,10 @@ fn run_without_limits_is_still_tracked_and_sees_its_cgroup_as_root() {
     assert_eq!(leftovers("husk", &name), Vec::<PathBuf>::new());
 }
 
-/// Refused limits: exit 125, one line naming the problem, no cgroup left.
+/// Refused limits: exit 125, one line naming the problem, no cgroup and no
+/// state directory left (the state directory is made before the cgroup).
 #[test]
-fn refused_limits_leave_no_cgroup_behind() {
+fn refused_limits_leave_no_cgroup_or_state_behind() {
     assert!(is_root(), "integration tests run as root");
     let s = Scratch::new("cgroup-bad");
     let root = rootfs(&s);
