@@ -66,7 +66,7 @@ fn set_up(l: &Launch, sock: Fd) -> Result<(), Error> {
     mounts::make_private()?;
     let root = mount_root(l)?;
     let binds = open_bind_sources(l)?;
-    mounts::apply(root.fd(), &mounts::plan(l.c, l.userns), &binds)?;
+    mounts::apply(root.fd(), &mounts::plan(l.c, in_userns(l)), &binds)?;
     drop(binds);
     mounts::pivot_into(&root)?;
     drop(root);
@@ -153,8 +153,15 @@ fn mount_root(l: &Launch) -> Result<OwnedFd, Error> {
         overlay: l.c.is_overlay(),
         upper: l.c.upper.as_deref(),
         state_dir: &l.state_dir,
-        userns: l.userns,
+        userns: in_userns(l),
     })
+}
+
+/// In a user namespace other than the host's, created or joined: mknod is
+/// refused there (device nodes are bound from the host) and overlayfs has
+/// no trusted.* xattrs.
+fn in_userns(l: &Launch) -> bool {
+    l.userns || l.joins.iter().any(|j| j.0 == CLONE_NEWUSER)
 }
 
 /// Bind sources are opened here, in our own mount namespace: a mount of

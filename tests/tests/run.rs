@@ -575,6 +575,218 @@ fn bad_input_is_one_line_exit_125_and_nothing_left() {
 }
 
 // ---------------------------------------------------------------------------
+// `husk run --join TYPE:PATH`: namespaces made here by unshare(1), set up
+// through nsenter(1), then entered by husk.
+
+/// A process of unshare(1) whose namespaces `--join` enters: `pid` is the
+/// one inside them (unshare's child with --fork, for the pid namespace).
+/// Both are killed by pid on drop.
+struct Target {
+    unshare: std::process::Child,
+    pid: u32,
+}
+
+impl Target {
+    fn start(flags: &[&str]) -> Target {
+        let mut unshare = Command::new("unshare").args(flags).args(["sleep", "60"]).spawn().unwrap();
+        let u = unshare.id();
+        let fork = flags.contains(&"--fork");
+        let mut pid = None;
+        for _ in 0..200 {
+            let p = match fork {
+                true => std::fs::read_to_string(format!("/proc/{u}/task/{u}/children"))
+                    .ok()
+                    .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok())),
+                false => Some(u),
+            };
+            // Ready once sleep runs: its namespaces are final then.
+            if let Some(p) = p {
+                if std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0")) {
+                    pid = Some(p);
+                    break;
+                }
+            }
+            if let Ok(Some(st)) = unshare.try_wait() {
+                panic!("unshare {flags:?} ended: {st}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let pid = pid.unwrap_or_else(|| panic!("unshare {flags:?}: sleep never started"));
+        Target { unshare, pid }
+    }
+
+    fn ns(&self, ty: &str) -> String {
+        format!("/proc/{}/ns/{ty}", self.pid)
+    }
+
+    /// The namespace's identity, as `readlink /proc/PID/ns/TYPE` shows it.
+    fn link(&self, ty: &str) -> String {
+        std::fs::read_link(self.ns(ty)).unwrap().to_str().unwrap().to_string()
+    }
+
+    /// Run a shell command inside the target's namespaces (nsenter flags).
+    fn enter(&self, ns: &str, script: &str) -> String {
+        let o = run(Command::new("nsenter").args(["-t", &self.pid.to_string(), ns, "sh", "-c", script]));
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "nsenter {ns} {script}: {out}{err}");
+        out
+    }
+}
+
+impl Drop for Target {
+    // unshare first: it complains on stderr when its child dies before it.
+    fn drop(&mut self) {
+        let _ = self.unshare.kill();
+        let _ = self.unshare.wait();
+        if self.pid != self.unshare.id() {
+            let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+        }
+    }
+}
+
+type Joins = &'static [(&'static str, usize)];
+
+#[test]
+fn join_enters_the_given_namespaces() {
+    if skip() {
+        return;
+    }
+    let s = Scratch::new("run-join");
+    let root = busybox_rootfs(&s, "rootfs");
+    std::fs::create_dir_all(root.join("mnt")).unwrap();
+    let r = root.to_str().unwrap();
+    // Target 0: net, uts, ipc, mnt and pid (its sleep is the pid ns's PID
+    // 1); each gets something a fresh namespace would not have.
+    let t0 = Target::start(&["--net", "--uts", "--ipc", "--mount", "--pid", "--fork"]);
+    t0.enter("-u", "hostname joined-uts");
+    t0.enter("-n", "ip link add hj0 type veth peer name hj1 && echo 77 > /proc/sys/net/ipv4/ip_default_ttl");
+    t0.enter("-i", "ipcmk -Q >/dev/null");
+    t0.enter("-m", &format!("mount -t tmpfs husk-join {r}/mnt && echo target > {r}/mnt/marker"));
+    // Target 1: a user namespace mapping root to root, with a net namespace
+    // it owns.
+    let t1 = Target::start(&["--user", "--map-root-user", "--net"]);
+    let targets = [&t0, &t1];
+    let ns_of = |want: &str| -> String {
+        let mut w = want.to_string();
+        for (i, t) in targets.iter().enumerate() {
+            for ty in ["net", "uts", "ipc", "pid", "mnt", "user"] {
+                w = w.replace(&format!("{{{i}:{ty}}}"), &t.link(ty));
+            }
+        }
+        w
+    };
+    let net_cmd = "readlink /proc/self/ns/net; ls /sys/class/net; cat /proc/sys/net/ipv4/ip_default_ttl";
+    // (what, each --join as TYPE and index in `targets`, command, stdout)
+    let table: &[(&str, Joins, &str, &str)] = &[
+        ("control: no --join, a fresh net ns with lo only", &[], net_cmd, "NEW\nlo\n64\n"),
+        ("net: the target's interfaces and sysctls", &[("net", 0)], net_cmd, "{0:net}\nhj0\nhj1\nlo\n77\n"),
+        (
+            "uts: the target's hostname, not --hostname's",
+            &[("uts", 0)],
+            "readlink /proc/self/ns/uts; hostname",
+            "{0:uts}\njoined-uts\n",
+        ),
+        (
+            "ipc: the target's message queue",
+            &[("ipc", 0)],
+            "readlink /proc/self/ns/ipc; wc -l < /proc/sysvipc/msg",
+            "{0:ipc}\n2\n",
+        ),
+        (
+            "pid: the target's PID 1 is sleep",
+            &[("pid", 0)],
+            "readlink /proc/self/ns/pid; head -c 5 /proc/1/cmdline",
+            "{0:pid}\nsleep",
+        ),
+        (
+            "mnt: a copy of the target's mounts, not the target's own ns",
+            &[("mnt", 0)],
+            "cat /mnt/marker; test \"$(readlink /proc/self/ns/mnt)\" != '{0:mnt}' && echo copy",
+            "target\ncopy\n",
+        ),
+        (
+            "four at once",
+            &[("net", 0), ("uts", 0), ("ipc", 0), ("pid", 0)],
+            "for t in net uts ipc pid; do readlink /proc/self/ns/$t; done",
+            "{0:net}\n{0:uts}\n{0:ipc}\n{0:pid}\n",
+        ),
+        (
+            "user: uid 0 of the target's map, devices bound, not made",
+            &[("user", 1)],
+            "readlink /proc/self/ns/user; id -u; cat /proc/self/uid_map; test -c /dev/null && echo null",
+            "{1:user}\n0\n         0          0          1\nnull\n",
+        ),
+        (
+            "user and the net ns it owns",
+            &[("user", 1), ("net", 1)],
+            "readlink /proc/self/ns/user; readlink /proc/self/ns/net",
+            "{1:user}\n{1:net}\n",
+        ),
+    ];
+    for (what, joins, cmd, want) in table {
+        let name = unique("join");
+        let mut a: Vec<String> = vec!["run".into(), "--name".into(), name.clone(), "--hostname".into(), "other".into()];
+        for (ty, t) in joins.iter() {
+            a.extend(["--join".into(), format!("{ty}:{}", targets[*t].ns(ty))]);
+        }
+        a.extend([r.to_string(), "sh".into(), "-c".into(), ns_of(cmd)]);
+        let o = run(Command::new(bin("husk")).args(&a));
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{what}: {err}");
+        let mut want = ns_of(want);
+        if want.starts_with("NEW\n") {
+            let own = out.lines().next().unwrap_or_default();
+            assert!(own != t0.link("net") && own != t1.link("net") && own.starts_with("net:["), "{what}: {out}");
+            want = want.replacen("NEW", own, 1);
+        }
+        assert_eq!(out, want, "{what}: stderr {err:?}");
+        assert_nothing_left(&name, s.path());
+    }
+    // Joining changed nothing in the targets.
+    assert_eq!(t0.enter("-u", "hostname"), "joined-uts\n");
+    assert_eq!(t0.enter("-n", "ip -o link | grep -c ' hj[01]@'; cat /proc/sys/net/ipv4/ip_default_ttl"), "2\n77\n");
+
+    // Bad input: one line, 125, nothing left, the target untouched.
+    let file = s.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let bad: &[(&str, &[String], String)] = &[
+        (
+            "a path that does not exist",
+            &["--join".into(), "net:/nonexistent/ns".into()],
+            "husk: join /nonexistent/ns: ENOENT (No such file or directory)".into(),
+        ),
+        (
+            "a namespace of another type",
+            &["--join".into(), format!("net:{}", t0.ns("uts"))],
+            format!("husk: setns {}: EINVAL (Invalid argument)", t0.ns("uts")),
+        ),
+        (
+            "a file that is no namespace",
+            &["--join".into(), format!("uts:{}", file.display())],
+            format!("husk: setns {}: EINVAL (Invalid argument)", file.display()),
+        ),
+        (
+            "a type joined twice",
+            &["--join".into(), format!("net:{}", t0.ns("net")), "--join".into(), format!("net:{}", t1.ns("net"))],
+            "joined twice".into(),
+        ),
+        ("an unknown type", &["--join".into(), "time:/proc/self/ns/time".into()], "TYPE is one of".into()),
+        ("no path", &["--join".into(), "net:".into()], "want TYPE:PATH".into()),
+    ];
+    for (what, args, want) in bad {
+        let name = unique("join-bad");
+        let o = run(Command::new(bin("husk")).args(["run", "--name", &name]).args(*args).args([r, "true"]));
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(125), "{what}: {err}");
+        assert!(out.is_empty(), "{what}: stdout {out:?}");
+        assert_eq!(err.lines().count(), 1, "{what}: not one line: {err:?}");
+        assert!(err.starts_with("husk: ") && err.contains(want.as_str()), "{what}: {err:?} lacks {want:?}");
+        assert_nothing_left(&name, s.path());
+    }
+    assert_eq!(t0.enter("-u", "hostname"), "joined-uts\n");
+}
+
+// ---------------------------------------------------------------------------
 // `husk run --image`: an image imported by husk-rootfs from an OCI layout
 // made here (tar, gzip and sha256sum), two layers, the upper one hiding a
 // file of the lower one with a whiteout.
