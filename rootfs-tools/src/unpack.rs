@@ -44,11 +44,19 @@ struct DirMeta {
 pub struct Unpacker {
     root: OwnedFd,
     privileged: bool,
-    /// The parent directory of the previous entry: layers list a
-    /// directory's files together, so this saves most lookups. It is always
-    /// the parent of the current entry, and only children of it are ever
-    /// removed, so it cannot go stale.
-    parent: Option<(Vec<u8>, OwnedFd)>,
+    /// The directories from the root down to the previous entry's parent:
+    /// layers list a tree in order, so the next parent is mostly one of
+    /// them or one level below. They are always the ancestors of the
+    /// current entry, and only children of the current parent are ever
+    /// removed, so they cannot go stale.
+    parents: DirStack,
+    /// Regular files are created with their final mode when the umask
+    /// keeps it whole, instead of a chmod after.
+    umask: u32,
+    /// The owner a new file gets by itself, when no directory of the layer
+    /// can be setgid yet (their modes are applied last): chown to it is a
+    /// no-op we skip.
+    own: Option<(u32, u32)>,
     dirs: Vec<DirMeta>,
     buf: Vec<u8>,
     pub stats: Stats,
@@ -70,13 +78,61 @@ pub fn stream_error(e: tar::Error, blob: &[u8]) -> Error {
     }
 }
 
+/// Open directories along one cleaned relative path: entry i is the
+/// directory `path[..ends[i]]`.
+#[derive(Default)]
+struct DirStack {
+    path: Vec<u8>,
+    ends: Vec<usize>,
+    fds: Vec<OwnedFd>,
+}
+
+impl DirStack {
+    fn clear(&mut self) {
+        self.path.clear();
+        self.ends.clear();
+        self.fds.clear();
+    }
+
+    /// Keep only the directories that are ancestors of `target` (or it).
+    fn truncate_to(&mut self, target: &[u8]) {
+        let keep = self
+            .ends
+            .iter()
+            .take_while(|&&end| {
+                target.len() >= end && target[..end] == self.path[..end] && target.get(end).is_none_or(|&c| c == b'/')
+            })
+            .count();
+        self.ends.truncate(keep);
+        self.fds.truncate(keep);
+        let end = self.ends.last().copied().unwrap_or(0);
+        self.path.truncate(end);
+    }
+
+    fn push(&mut self, path: &[u8], fd: OwnedFd) {
+        self.path.clear();
+        self.path.extend_from_slice(path);
+        self.ends.push(path.len());
+        self.fds.push(fd);
+    }
+}
+
 impl Unpacker {
     /// Unpack into the directory `root` (any fd of it, O_PATH is enough).
     pub fn new(root: OwnedFd) -> Unpacker {
+        let umask = fs::umask(0o022);
+        fs::umask(umask);
+        let (uid, gid) = (husk_sys::process::geteuid(), husk_sys::process::getegid());
+        let own = match fs::fstat(root.fd()) {
+            Ok(st) if st.mode & 0o2000 == 0 => Some((uid, gid)),
+            _ => None,
+        };
         Unpacker {
             root,
-            privileged: husk_sys::process::geteuid() == 0,
-            parent: None,
+            privileged: uid == 0,
+            parents: DirStack::default(),
+            umask,
+            own,
             dirs: Vec::new(),
             buf: alloc::vec![0u8; 64 * 1024],
             stats: Stats::default(),
@@ -105,7 +161,7 @@ impl Unpacker {
             // `./`: the layer root itself.
             if e.kind == Kind::Dir {
                 let root = dup_cloexec(self.root.fd(), 3).at("unpack", &e.path)?;
-                self.set_owner(root.fd(), c".", e).at("chown", &e.path)?;
+                self.set_owner(root.fd(), c".", e, fs::AT_SYMLINK_NOFOLLOW).at("chown", &e.path)?;
                 self.dirs.push(DirMeta { path: rel, mode: e.mode, mtime: e.mtime });
             }
             return Ok(());
@@ -150,18 +206,47 @@ impl Unpacker {
     /// The parent directory `parent` (relative, cleaned) inside the root,
     /// created with mode 0755 where the layer did not list it.
     fn parent_dir(&mut self, parent: &[u8]) -> SysResult<Fd> {
-        if let Some((p, fd)) = &self.parent {
-            if p == parent {
-                return Ok(fd.fd());
+        self.resolve(parent, true)
+    }
+
+    /// The directory `path` (relative, cleaned) inside the root, from the
+    /// deepest directory already open on the way. Plain directories are
+    /// walked one component at a time with O_NOFOLLOW; a symlink on the way
+    /// (ENOTDIR, ELOOP) hands the whole path to the in-root resolution.
+    fn resolve(&mut self, path: &[u8], create: bool) -> SysResult<Fd> {
+        self.parents.truncate_to(path);
+        while self.parents.path.len() < path.len() {
+            let start = if self.parents.path.is_empty() { 0 } else { self.parents.path.len() + 1 };
+            let end = path[start..].iter().position(|&c| c == b'/').map_or(path.len(), |i| start + i);
+            let at = self.parents.fds.last().map_or(self.root.fd(), |fd| fd.fd());
+            let mut c = CBuf::<256>::from(&path[start..end]);
+            let name = c.cstr()?;
+            let flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+            let fd = match fs::openat(at, name, flags, 0) {
+                Err(Errno::ENOENT) if create => match fs::mkdirat(at, name, 0o755) {
+                    Ok(()) | Err(Errno::EEXIST) => fs::openat(at, name, flags, 0),
+                    Err(e) => Err(e),
+                },
+                r => r,
+            };
+            match fd {
+                Ok(fd) => self.parents.push(&path[..end], fd),
+                Err(Errno::ENOTDIR | Errno::ELOOP) => return self.resolve_in_root(path, create),
+                Err(e) => return Err(e),
             }
         }
+        Ok(self.parents.fds.last().map_or(self.root.fd(), |fd| fd.fd()))
+    }
+
+    fn resolve_in_root(&mut self, path: &[u8], create: bool) -> SysResult<Fd> {
+        self.parents.clear();
         let root = self.root.fd();
-        let fd = match open_parent(root, parent) {
-            Err(Errno::ENOENT) => mkdir_in_root(root, parent, Some(0o755))?,
+        let fd = match open_parent(root, path) {
+            Err(Errno::ENOENT) if create => mkdir_in_root(root, path, Some(0o755))?,
             r => r?,
         };
         let raw = fd.fd();
-        self.parent = Some((parent.to_vec(), fd));
+        self.parents.push(path, fd);
         Ok(raw)
     }
 
@@ -174,10 +259,16 @@ impl Unpacker {
         blob: &[u8],
     ) -> Result<(), Error> {
         let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-        let fd = match fs::openat(pfd, name, flags, 0o600) {
+        // The open that creates a file returns a writable fd whatever its
+        // mode, so it can be created with its final one. Not with setuid or
+        // setgid: the chown below would clear them.
+        let mode = e.mode & 0o7777;
+        let exact = mode & 0o7000 == 0 && mode & self.umask == 0;
+        let create_mode = if exact { mode } else { 0o600 };
+        let fd = match fs::openat(pfd, name, flags, create_mode) {
             Err(Errno::EEXIST) => {
                 tree::remove_tree(pfd, name).at("replace", &e.path)?;
-                fs::openat(pfd, name, flags, 0o600)
+                fs::openat(pfd, name, flags, create_mode)
             }
             r => r,
         }
@@ -189,7 +280,19 @@ impl Unpacker {
             }
             fs::write_all(fd.fd(), &self.buf[..n]).at("write", &e.path)?;
         }
-        self.set_meta(pfd, name, e).at("set attributes of", &e.path)
+        // The same steps as set_meta, on the open file instead of its name.
+        let f = fd.fd();
+        let r = (|| {
+            if self.own != Some((e.uid, e.gid)) {
+                self.set_owner(f, c"", e, fs::AT_EMPTY_PATH)?;
+            }
+            if !exact {
+                fs::fchmod(f, mode)?;
+            }
+            self.set_xattrs(pfd, name, e)?;
+            fs::futimens(f, e.mtime, 0)
+        })();
+        r.at("set attributes of", &e.path)
     }
 
     fn mkdir(&mut self, pfd: Fd, name: &CStr) -> SysResult<()> {
@@ -247,11 +350,11 @@ impl Unpacker {
         replace(pfd, c, || fs::mknodat(pfd, c, fs::S_IFCHR, 0))
     }
 
-    fn set_owner(&self, pfd: Fd, name: &CStr, e: &Entry) -> SysResult<()> {
+    fn set_owner(&self, pfd: Fd, name: &CStr, e: &Entry, flags: i32) -> SysResult<()> {
         if !self.privileged {
             return Ok(());
         }
-        match fs::fchownat(pfd, name, e.uid, e.gid, fs::AT_SYMLINK_NOFOLLOW) {
+        match fs::fchownat(pfd, name, e.uid, e.gid, flags) {
             // An id with no mapping in our user namespace.
             Err(Errno::EINVAL) => Ok(()),
             r => r,
@@ -261,10 +364,18 @@ impl Unpacker {
     /// Owner, then mode (chown clears setuid and setgid, so it goes first),
     /// xattrs and mtime. Directories get mode and mtime at the end.
     fn set_meta(&self, pfd: Fd, name: &CStr, e: &Entry) -> SysResult<()> {
-        self.set_owner(pfd, name, e)?;
+        self.set_owner(pfd, name, e, fs::AT_SYMLINK_NOFOLLOW)?;
         if !matches!(e.kind, Kind::Symlink | Kind::Dir | Kind::HardLink) {
             fs::fchmodat(pfd, name, e.mode & 0o7777)?;
         }
+        self.set_xattrs(pfd, name, e)?;
+        if !matches!(e.kind, Kind::Dir | Kind::HardLink) {
+            fs::utimensat(pfd, name, e.mtime, 0, fs::AT_SYMLINK_NOFOLLOW)?;
+        }
+        Ok(())
+    }
+
+    fn set_xattrs(&self, pfd: Fd, name: &CStr, e: &Entry) -> SysResult<()> {
         for (k, v) in &e.xattrs {
             if tree::is_overlay_xattr(k) {
                 continue;
@@ -277,18 +388,15 @@ impl Unpacker {
                 r => r?,
             }
         }
-        if !matches!(e.kind, Kind::Dir | Kind::HardLink) {
-            fs::utimensat(pfd, name, e.mtime, 0, fs::AT_SYMLINK_NOFOLLOW)?;
-        }
         Ok(())
     }
 
     fn finish_dirs(&mut self) -> Result<(), Error> {
-        self.parent = None;
-        for d in self.dirs.iter().rev() {
+        let dirs = core::mem::take(&mut self.dirs);
+        for d in dirs.iter().rev() {
             let (parent, name) = split_parent(&d.path);
             let name: &[u8] = if d.path.is_empty() { b"." } else { name };
-            let pfd = match open_parent(self.root.fd(), parent) {
+            let pfd = match self.resolve(parent, false) {
                 Ok(fd) => fd,
                 // Replaced by a later entry: nothing to fix.
                 Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => continue,
@@ -296,14 +404,14 @@ impl Unpacker {
             };
             let mut c = CBuf::<256>::from(name);
             let c = c.cstr().at("open", &d.path)?;
-            match fs::fstatat(pfd.fd(), c, fs::AT_SYMLINK_NOFOLLOW) {
+            match fs::fstatat(pfd, c, fs::AT_SYMLINK_NOFOLLOW) {
                 Ok(st) if st.is_dir() => {}
                 _ => continue,
             }
-            fs::fchmodat(pfd.fd(), c, d.mode & 0o7777).at("chmod", &d.path)?;
-            fs::utimensat(pfd.fd(), c, d.mtime, 0, fs::AT_SYMLINK_NOFOLLOW).at("set mtime of", &d.path)?;
+            fs::fchmodat(pfd, c, d.mode & 0o7777).at("chmod", &d.path)?;
+            fs::utimensat(pfd, c, d.mtime, 0, fs::AT_SYMLINK_NOFOLLOW).at("set mtime of", &d.path)?;
         }
-        self.dirs.clear();
+        self.parents.clear();
         Ok(())
     }
 }
@@ -338,5 +446,23 @@ mod tests {
         assert_eq!(split_parent(b"a/b/c"), (&b"a/b"[..], &b"c"[..]));
         assert_eq!(split_parent(b"c"), (&b""[..], &b"c"[..]));
         assert_eq!(split_parent(b""), (&b""[..], &b""[..]));
+    }
+
+    #[test]
+    fn dir_stack_keeps_only_the_ancestors_of_the_next_path() {
+        let mut st = DirStack::default();
+        for p in [&b"a"[..], b"a/b", b"a/b/c"] {
+            st.push(p, fs::openat(Fd::CWD, c"/", O_PATH | O_CLOEXEC, 0).unwrap());
+        }
+        for (target, keep, path) in [
+            (&b"a/b/c/d"[..], 3, &b"a/b/c"[..]),
+            (b"a/b/c", 3, b"a/b/c"),
+            (b"a/b", 2, b"a/b"),
+            (b"a/bc", 1, b"a"),
+            (b"x", 0, b""),
+        ] {
+            st.truncate_to(target);
+            assert_eq!((st.fds.len(), st.ends.len(), &st.path[..]), (keep, keep, path), "{target:?}");
+        }
     }
 }

@@ -197,6 +197,15 @@ pub fn utimensat(dir: Fd, path: &CStr, sec: i64, nsec: i64, flags: i32) -> SysRe
     unsafe { sc!(utimensat, dir.0, path.as_ptr(), ts.as_ptr(), flags) }.map(|_| ())
 }
 
+/// `int utimensat(int fd, NULL, const struct timespec t[2], 0)`, futimens(3):
+/// sets atime and mtime of the open file `fd` to `(sec, nsec)`.
+pub fn futimens(fd: Fd, sec: i64, nsec: i64) -> SysResult<()> {
+    let ts = [libc::timespec { tv_sec: sec, tv_nsec: nsec }, libc::timespec { tv_sec: sec, tv_nsec: nsec }];
+    // SAFETY: a NULL path makes the kernel act on fd itself; ts holds the
+    // two timespecs it reads.
+    unsafe { sc!(utimensat, fd.0, core::ptr::null::<u8>(), ts.as_ptr(), 0) }.map(|_| ())
+}
+
 /// `int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)`
 pub fn fsetxattr(fd: Fd, name: &CStr, value: &[u8], flags: i32) -> SysResult<()> {
     // SAFETY: name is NUL-terminated; value is readable for its length.

@@ -171,6 +171,12 @@ pub fn getgid() -> u32 {
     unsafe { sc!(getgid) }.unwrap_or(0) as u32
 }
 
+/// `gid_t getegid(void)`
+pub fn getegid() -> u32 {
+    // SAFETY: no arguments; cannot fail.
+    unsafe { sc!(getegid) }.unwrap_or(0) as u32
+}
+
 /// `pid_t fork(void)`, as clone(SIGCHLD). 0 in the child.
 pub fn fork() -> SysResult<i32> {
     clone(libc::SIGCHLD as u64)
